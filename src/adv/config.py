@@ -1,0 +1,32 @@
+"""Configuration files and well-known locations (cache, shared data, shipped model)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent.parent
+CONFIG_DIR = Path(os.environ.get("ADV_CONFIG_DIR", REPO_DIR / "configs"))
+
+
+def cache_dir() -> Path:
+    """Downloads, unpacked packages and renders; ADV_CACHE_DIR overrides ~/.cache/adv."""
+    d = Path(os.environ.get("ADV_CACHE_DIR", Path.home() / ".cache" / "adv"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def shared_dir() -> Path:
+    """The read-only shared folder beside the checkout (ADV_SHARED_DIR overrides)."""
+    return Path(os.environ.get("ADV_SHARED_DIR", REPO_DIR.parent / "shared"))
+
+
+def load_toml(name_or_path: str | os.PathLike) -> dict:
+    """Loads a TOML file: an existing path, or a file name inside configs/."""
+    p = Path(name_or_path)
+    if not p.exists():
+        p = CONFIG_DIR / p
+    with open(p, "rb") as fh:
+        return tomllib.load(fh)

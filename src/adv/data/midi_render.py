@@ -1,0 +1,123 @@
+"""Renders MIDI/score material to stereo audio with fluidsynth + FluidR3_GM, randomising instruments.
+
+Scores come from the music21 corpus (shipped with the music21 package) and MIDI files from Debian
+packages (openttd-openmsx). Each render is seeded: instruments (General MIDI programs), tempo and
+transposition are drawn from the render's seed, so the corpus is reproducible.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+
+# General MIDI programs that sound like real instruments (no sound effects, no percussion kits)
+GM_PROGRAMS = (
+    list(range(0, 8))  # pianos
+    + list(range(16, 24))  # organs
+    + list(range(24, 32))  # guitars
+    + list(range(32, 40))  # basses
+    + list(range(40, 52))  # strings, ensembles
+    + list(range(52, 56))  # choir, voice
+    + list(range(56, 64))  # brass
+    + list(range(64, 80))  # reeds, pipes
+    + list(range(80, 96))  # synth leads and pads
+)
+
+# composers in the music21 corpus, with how many scores to take from each
+CORPUS_COMPOSERS = {
+    "bach": 60, "beethoven": 16, "mozart": 12, "haydn": 8, "monteverdi": 20, "palestrina": 20,
+    "trecento": 10, "schumann": 4, "schubert": 4, "handel": 4, "joplin": 4, "verdi": 4,
+}
+
+
+class RenderError(RuntimeError):
+    pass
+
+
+def soundfont() -> str:
+    for sf2 in SOUNDFONTS:
+        if Path(sf2).exists():
+            return sf2
+    raise RenderError("no General MIDI soundfont found; install the Debian package fluid-soundfont-gm")
+
+
+def corpus_scores(rng: np.random.Generator, counts: dict[str, int] | None = None) -> list[tuple[str, str]]:
+    """(composer, score path) pairs drawn from the music21 corpus."""
+    from music21 import corpus
+
+    out = []
+    for composer, n in (counts or CORPUS_COMPOSERS).items():
+        paths = sorted(str(p) for p in corpus.getComposer(composer))
+        if not paths:
+            continue
+        pick = rng.choice(len(paths), size=min(n, len(paths)), replace=False)
+        out.extend((composer, paths[i]) for i in sorted(pick))
+    return out
+
+
+def score_to_midi(src: str, dest: Path, rng: np.random.Generator) -> dict:
+    """Writes a MIDI file with random instruments, tempo scale and transposition; returns the choices."""
+    from music21 import converter, instrument, tempo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = converter.parse(src)
+        programs = []
+        parts = list(getattr(score, "parts", [])) or [score]
+        for part in parts:
+            for old in list(part.recurse().getElementsByClass(instrument.Instrument)):
+                if old.activeSite is not None:
+                    old.activeSite.remove(old)
+            prog = int(rng.choice(GM_PROGRAMS))
+            inst = instrument.instrumentFromMidiProgram(prog)
+            inst.midiProgram = prog
+            part.insert(0, inst)
+            programs.append(prog)
+        semitones = int(rng.integers(-4, 5))
+        if semitones:
+            score = score.transpose(semitones)
+        bpm = float(rng.uniform(60, 150))
+        for old in list(score.recurse().getElementsByClass(tempo.MetronomeMark)):
+            if old.activeSite is not None:
+                old.activeSite.remove(old)
+        first = score.parts[0] if getattr(score, "parts", None) else score
+        first.insert(0, tempo.MetronomeMark(number=bpm))
+        score.write("midi", fp=str(dest))
+    return {"programs": programs, "transpose": semitones, "bpm": round(bpm, 1)}
+
+
+def render_midi(midi: Path, dest: Path, gain: float, reverb: bool, chorus: bool, sample_rate: int = 44100) -> None:
+    """fluidsynth render to a stereo FLAC."""
+    if shutil.which("fluidsynth") is None:
+        raise RenderError("fluidsynth is not installed (Debian package fluidsynth)")
+    tmp = dest.with_suffix(".part.flac")
+    cmd = ["fluidsynth", "-ni", "-q", "-g", f"{gain:.3f}", "-r", str(sample_rate),
+           "-R", "1" if reverb else "0", "-C", "1" if chorus else "0",
+           "-F", str(tmp), soundfont(), str(midi)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not tmp.exists():
+        raise RenderError(f"fluidsynth failed on {midi}: {proc.stderr.strip()[-300:]}")
+    tmp.replace(dest)
+
+
+def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> tuple[Path, dict]:
+    """Renders a score ("score") or MIDI file with random instruments ("midi") to out_dir/name.flac."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{name}.flac"
+    rng = np.random.default_rng(seed)
+    midi = out_dir / f"{name}.mid"
+    render = {"gain": round(float(rng.uniform(0.3, 0.7)), 3), "reverb": bool(rng.random() < 0.7),
+              "chorus": bool(rng.random() < 0.5)}
+    params = score_to_midi(src, midi, rng)  # MIDI files are re-instrumented the same way
+    params.update(render)
+    if not dest.exists():
+        render_midi(midi, dest, **render)
+    midi.unlink(missing_ok=True)
+    params["kind"] = kind
+    return dest, params

@@ -1,0 +1,139 @@
+"""The public API: `AudioDistortionValidator().analyze(path)` and `.analyze_batch(paths)`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adv import CLASSES, __version__
+from adv.audio_io import load_audio, resample, validate_samples
+from adv.errors import AdvError, TooShortError
+from adv.features.signal_features import compute_signal_features
+from adv.inference.windows import summarise, window_starts
+from adv.models.model_file import SHIPPED_MODEL, load_detector
+
+MIN_SECONDS = 0.5
+
+
+class AudioDistortionValidator:
+    """Detects and rates distortions in music files or arrays.
+
+    Args:
+        model_path: a detector file (default: the model shipped in the package, or ADV_MODEL).
+        window_s / hop_s: analysis windows; tracks longer than one window get a timeline.
+        max_windows: the hop widens on very long files so at most this many windows are run.
+        threads: torch intra-op threads (default: all cores, at most 4).
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, window_s: float = 10.0, hop_s: float = 5.0,
+                 max_windows: int = 240, threads: int | None = None, batch_size: int = 16):
+        self.window_s, self.hop_s, self.max_windows, self.batch_size = window_s, hop_s, max_windows, batch_size
+        torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
+        self._lock = threading.Lock()
+        self.load_checkpoint(model_path or os.environ.get("ADV_MODEL") or SHIPPED_MODEL)
+
+    # ---- model ----
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        model, meta = load_detector(path)
+        with self._lock:
+            self.model, self.meta, self.model_path = model, meta, str(path)
+        fe = meta["frontend"]
+        self.sample_rate = int(fe["sample_rate"])
+        self.threshold = float(meta.get("threshold", 0.5))
+
+    def model_info(self) -> dict:
+        return {"package_version": __version__, "model_version": self.meta.get("version"),
+                "model_path": self.model_path, "classes": list(CLASSES),
+                "backbone": self.meta.get("config", {}).get("backbone", {}).get("name"),
+                "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
+                "metrics": self.meta.get("metrics", {}), "threshold": self.threshold,
+                "window_s": self.window_s, "hop_s": self.hop_s}
+
+    # ---- core ----
+    def _prepare(self, audio: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
+        notes = []
+        if audio.shape[0] == 1:
+            audio = np.repeat(audio, 2, axis=0)
+            notes.append("mono input: stereo phase problems cannot be present or detected")
+        elif audio.shape[0] > 2:
+            notes.append(f"{audio.shape[0]} channels: the first two (front left/right) were analysed")
+            audio = audio[:2]
+        if audio.shape[1] < MIN_SECONDS * self.sample_rate:
+            raise TooShortError(name, f"{audio.shape[1] / self.sample_rate:.3f} s, need at least {MIN_SECONDS} s")
+        if float(np.abs(audio).max()) < 1e-5:
+            notes.append("digital silence: nothing to analyse")
+        return audio, notes
+
+    @torch.inference_mode()
+    def _run_windows(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        sr = self.sample_rate
+        starts = window_starts(audio.shape[1], sr, self.window_s, self.hop_s, self.max_windows)
+        win = min(int(self.window_s * sr), audio.shape[1])
+        probs, sevs = [], []
+        for b in range(0, len(starts), self.batch_size):
+            chunk = [audio[:, s:s + win] for s in starts[b:b + self.batch_size]]
+            sig = torch.from_numpy(np.stack([compute_signal_features(c, sr) for c in chunk]))
+            mono = torch.from_numpy(np.stack([c.mean(axis=0) for c in chunk]))
+            with self._lock:
+                mel = self.model.backbone.extract_logmel(mono)
+                p, v = self.model(mel, sig)
+            probs.append(p.numpy())
+            sevs.append(v.numpy())
+        return np.concatenate(probs), np.concatenate(sevs), starts
+
+    def _analyze_audio(self, audio: np.ndarray, name: str, info: dict) -> dict:
+        t0 = time.perf_counter()
+        audio, notes = self._prepare(audio, name)
+        probs, sev, starts = self._run_windows(audio)
+        duration = audio.shape[1] / self.sample_rate
+        starts_s = [s / self.sample_rate for s in starts]
+        result = {"path": name, **summarise(probs, sev, starts_s, self.window_s, duration, self.threshold)}
+        result.update(info)
+        result.update({"duration": round(duration, 3), "notes": notes,
+                       "model_version": self.meta.get("version"),
+                       "analysis_ms": round((time.perf_counter() - t0) * 1000, 1)})
+        return result
+
+    # ---- public ----
+    def analyze(self, source, sample_rate: int | None = None) -> dict:
+        """Analyses a file path, or a numpy array ([channels, samples] or 1-D) with its sample_rate."""
+        t0 = time.perf_counter()
+        if isinstance(source, (str, os.PathLike)):
+            dec = load_audio(source, target_sr=self.sample_rate)
+            info = {"sample_rate": dec.source_rate, "channels": dec.source_channels, "format": dec.format}
+            name, audio = str(source), dec.samples
+        else:
+            if sample_rate is None:
+                raise ValueError("sample_rate is required when analysing an array")
+            name = "<array>"
+            audio = validate_samples(source, name)
+            info = {"sample_rate": int(sample_rate), "channels": int(audio.shape[0]), "format": "array"}
+            audio = resample(audio, int(sample_rate), self.sample_rate)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        result = self._analyze_audio(audio, name, info)
+        result["decode_ms"] = round(decode_ms, 1)
+        return result
+
+    def analyze_batch(self, sources: list, workers: int = 2) -> list[dict]:
+        """Analyses many files; decoding runs in parallel threads, a failing file gives an error
+        entry ({"path", "error", "error_type"}) and the batch goes on."""
+
+        def one(src):
+            try:
+                return self.analyze(src)
+            except AdvError as exc:
+                return {"path": str(src), "error": str(exc), "error_type": type(exc).__name__}
+            except Exception as exc:  # noqa: BLE001 - one file must never stop a batch
+                return {"path": str(src), "error": f"{type(exc).__name__}: {exc}", "error_type": "InternalError"}
+
+        if workers <= 1 or len(sources) <= 1:
+            return [one(s) for s in sources]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, sources))
+

@@ -1,0 +1,84 @@
+"""Cuts a track into analysis windows and folds per-window results into a track summary."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adv import CLASSES, DISTORTION_KINDS
+
+
+def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_windows: int) -> list[int]:
+    """Start samples of windows covering the track (last window flush with the end).
+
+    Tracks shorter than one window give a single window of their own length. When more than
+    `max_windows` would be needed the hop is widened so the windows still span the whole track.
+    """
+    win = int(window_s * sr)
+    if n_samples <= win:
+        return [0]
+    span = n_samples - win
+    hop = max(int(hop_s * sr), 1)
+    n = span // hop + 1
+    if n > max_windows:
+        n = max_windows
+        hop = span / (n - 1)
+    starts = [int(round(i * hop)) for i in range(n)]
+    if starts[-1] < span:
+        starts.append(span)
+    return starts
+
+
+def _top_mean(x: np.ndarray, frac: float = 0.25) -> float:
+    k = max(1, int(np.ceil(len(x) * frac)))
+    return float(np.sort(x)[-k:].mean())
+
+
+def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_s: float,
+              duration: float, threshold: float) -> dict:
+    """Track-level verdict from window probabilities [W, 6] and severities [W, 5].
+
+    The track's probability of damage is the mean over its most damaged quarter of windows (a
+    robust maximum: a damaged chorus is reported, one odd window is not enough on a long track).
+    """
+    distorted = 1.0 - probs[:, 0]
+    p_dist = _top_mean(distorted)
+    has = p_dist >= 1.0 - threshold
+    types = {}
+    for i, kind in enumerate(DISTORTION_KINDS):
+        p = probs[:, i + 1]
+        flagged = (p >= threshold) & (distorted >= 1.0 - threshold)
+        sv = sev[flagged, i] if flagged.any() else sev[:, i]
+        types[kind] = {
+            "probability": round(_top_mean(p), 4),
+            "detected": bool(has and _top_mean(p) >= threshold),
+            "severity": round(float(np.median(sv)) * 100, 1),
+            "worst_severity": round(float(sv.max()) * 100, 1),
+            "flagged_windows": int(flagged.sum()),
+        }
+    if has:
+        main = max(DISTORTION_KINDS, key=lambda k: types[k]["probability"])
+        types[main]["detected"] = True
+    else:
+        main = "clean"
+    segments = []
+    for w, s in enumerate(starts_s):
+        wd = float(distorted[w]) >= 1.0 - threshold
+        kind_idx = int(np.argmax(probs[w, 1:]))
+        segments.append({
+            "start": round(s, 2), "end": round(min(s + window_s, duration), 2),
+            "has_distortion": wd,
+            "distortion_type": DISTORTION_KINDS[kind_idx] if wd else "clean",
+            "confidence": round(float(distorted[w] if wd else 1 - distorted[w]), 4),
+            "probabilities": {c: round(float(probs[w, j]), 4) for j, c in enumerate(CLASSES)},
+            "severity": {k: round(float(sev[w, j]) * 100, 1) for j, k in enumerate(DISTORTION_KINDS)},
+        })
+    return {
+        "has_distortion": bool(has),
+        "distortion_type": main,
+        "severity": types[main]["severity"] if has else 0.0,
+        "worst_severity": types[main]["worst_severity"] if has else 0.0,
+        "confidence": round(p_dist if has else 1.0 - p_dist, 4),
+        "types": types,
+        "detected_types": [k for k in DISTORTION_KINDS if types[k]["detected"]],
+        "segments": segments,
+    }

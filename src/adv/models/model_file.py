@@ -1,0 +1,64 @@
+"""Saving and loading the detector file (backbone + head + everything inference needs).
+
+The file is a torch pickle of plain tensors and JSON-like metadata (loaded with weights_only=True).
+The fixed front-end tensors (STFT kernels, mel matrix) and the unused AudioSet classifier are not
+stored: they are rebuilt from the front-end settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from adv import CLASSES
+from adv.errors import CheckpointError
+from adv.models.detector import DistortionDetector, DistortionHead
+from adv.models.pann import build_pann
+
+FORMAT = "adv-detector-v1"
+_DERIVED = ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "detector.pt"
+
+
+def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: torch.nn.Module,
+                  head: DistortionHead, meta: dict) -> Path:
+    state = {k: v.half() if v.is_floating_point() else v for k, v in backbone.state_dict().items()
+             if not k.startswith(_DERIVED)}
+    payload = {
+        "format": FORMAT,
+        "classes": list(CLASSES),
+        "backbone": {"name": backbone_name, "kwargs": backbone_kw, "state": state},
+        "head": {"embed_dim": head.embed_dim, "n_signal": head.n_signal,
+                 "hidden": head.body[0].out_features, "state": head.state_dict()},
+        "meta": meta,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: model file not found")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is a bad file
+        raise CheckpointError(f"{p}: not a readable detector file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not an {FORMAT} file (for official PANN weights use --pann-checkpoint)")
+    b = payload["backbone"]
+    backbone = build_pann(b["name"], **b["kwargs"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in b["state"].items()}
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith(_DERIVED)]
+    if bad or unexpected:
+        raise CheckpointError(f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})")
+    h = payload["head"]
+    head = DistortionHead(h["embed_dim"], h["n_signal"], h["hidden"])
+    head.load_state_dict(h["state"])
+    model = DistortionDetector(backbone, head).eval()
+    return model, payload["meta"]

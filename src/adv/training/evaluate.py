@@ -1,0 +1,91 @@
+"""`adv evaluate`: metrics of a detector file on a cached split, written as JSON, text and PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adv import CLASSES
+from adv.features.feature_cache import CachedSplit
+from adv.models.model_file import load_detector
+from adv.training.metrics import compute_metrics, format_confusion
+
+
+@torch.inference_mode()
+def predict_cached(model, split: CachedSplit, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    probs, sevs = [], []
+    for s in range(0, len(split), batch):
+        mel = torch.from_numpy(np.asarray(split.logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
+        sig = torch.from_numpy(split.signal[s:s + batch])
+        p, v = model(mel, sig)
+        probs.append(p.numpy())
+        sevs.append(v.numpy())
+    return np.concatenate(probs), np.concatenate(sevs)
+
+
+def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path) -> dict:
+    model, meta = load_detector(model_path)
+    split = CachedSplit(split_dir)
+    probs, sev = predict_cached(model, split)
+    m = compute_metrics(split.labels, probs, split.severity, sev, meta.get("threshold", 0.5))
+    m["split"] = Path(split_dir).name
+    # per-variant recall of the distorted clips (which sub-types are missed)
+    idx = split.index
+    dec_clean = probs[:, 0] >= meta.get("threshold", 0.5)
+    var = {}
+    for v in sorted(set(idx["variants"].fillna("").astype(str))):
+        if not v:
+            continue
+        mask = (idx["variants"].fillna("").astype(str) == v).to_numpy()
+        var[v] = {"n": int(mask.sum()), "detected": round(float((~dec_clean[mask]).mean()), 3)}
+    m["detection_rate_by_variant"] = var
+    return m
+
+
+def save_confusion_png(cm, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=30)
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(CLASSES)):
+        for j in range(len(CLASSES)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def format_metrics(m: dict) -> str:
+    lines = [f"split {m.get('split', '?')}: {m['n']} clips",
+             f"binary F1 {m['binary_f1']:.4f}  precision {m['binary_precision']:.4f}  recall {m['binary_recall']:.4f}",
+             f"macro-F1 {m['macro_f1']:.4f}",
+             "per-class F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["per_class_f1"].items()),
+             "severity MAE (pp): " + "  ".join(f"{k} {v:.1f}" for k, v in m["severity_mae_pp"].items()),
+             "confusion (single-label clips):", format_confusion(m["confusion"])]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    m = report["test"]
+    text = format_metrics(m)
+    if "cross_validation" in report:
+        cv = report["cross_validation"]
+        text += (f"\n{len(cv['folds'])}-fold CV (train+val, grouped by track): macro-F1 {cv['macro_f1_mean']:.4f} "
+                 f"± {cv['macro_f1_std']:.4f}, binary F1 {cv['binary_f1_mean']:.4f} ± {cv['binary_f1_std']:.4f}")
+    (out / f"metrics_{m.get('split', 'test')}.txt").write_text(text + "\n")
+    save_confusion_png(m["confusion"], out / f"confusion_{m.get('split', 'test')}.png", f"confusion ({m.get('split', 'test')})")

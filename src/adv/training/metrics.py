@@ -1,0 +1,70 @@
+"""Detection metrics: binary/per-class/macro F1, severity MAE, confusion matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from adv import CLASSES, DISTORTION_KINDS
+
+
+def decide(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent:
+    a clip is clean when P(clean) >= threshold, else it has every kind above threshold (at least
+    the most likely one)."""
+    dec = np.zeros_like(probs, dtype=bool)
+    clean = probs[:, 0] >= threshold
+    dec[:, 0] = clean
+    kinds = probs[:, 1:] >= threshold
+    top = probs[:, 1:].argmax(axis=1)
+    kinds[np.arange(len(probs)), top] = True
+    dec[:, 1:] = kinds & ~clean[:, None]
+    return dec
+
+
+def primary_class(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Single class index per clip: 0 (clean) or 1 + the most likely kind."""
+    return np.where(probs[:, 0] >= threshold, 0, 1 + probs[:, 1:].argmax(axis=1))
+
+
+def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """6x6 counts over single-label clips: rows true class, columns predicted primary class."""
+    single = labels.sum(axis=1) == 1
+    t = labels[single].argmax(axis=1)
+    p = primary_class(probs[single], threshold)
+    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray, sev_pred: np.ndarray,
+                    threshold: float = 0.5) -> dict:
+    dec = decide(probs, threshold)
+    y = labels.astype(bool)
+    per_class = {c: float(f1_score(y[:, i], dec[:, i], zero_division=0)) for i, c in enumerate(CLASSES)}
+    bin_true, bin_pred = ~y[:, 0], ~dec[:, 0]
+    mae = {}
+    for i, k in enumerate(DISTORTION_KINDS):
+        present = sev_true[:, i] > 0
+        if present.any():
+            mae[k] = float(np.abs(sev_pred[present, i] - sev_true[present, i]).mean() * 100)
+    return {
+        "n": int(len(labels)),
+        "binary_f1": float(f1_score(bin_true, bin_pred, zero_division=0)),
+        "binary_precision": float(precision_score(bin_true, bin_pred, zero_division=0)),
+        "binary_recall": float(recall_score(bin_true, bin_pred, zero_division=0)),
+        "macro_f1": float(np.mean(list(per_class.values()))),
+        "per_class_f1": per_class,
+        "severity_mae_pp": mae,
+        "severity_mae_pp_mean": float(np.mean(list(mae.values()))) if mae else float("nan"),
+        "confusion": confusion(labels, probs, threshold).tolist(),
+    }
+
+
+def format_confusion(cm) -> str:
+    cm = np.asarray(cm)
+    w = max(8, max(len(c) for c in CLASSES) + 1)
+    lines = ["true \\ pred".ljust(w) + "".join(c.rjust(w) for c in CLASSES)]
+    for i, c in enumerate(CLASSES):
+        lines.append(c.ljust(w) + "".join(str(v).rjust(w) for v in cm[i]))
+    return "\n".join(lines)

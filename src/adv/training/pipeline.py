@@ -1,0 +1,121 @@
+"""`adv train --config FILE`: features -> backbone -> embeddings -> head -> calibration -> model file
+-> evaluation, ablation and cross-validation reports. Every stage resumes from what is on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adv.config import REPO_DIR, load_toml
+from adv.features.feature_cache import CachedSplit, build_feature_cache
+from adv.features.signal_features import FEATURE_GROUPS, FEATURE_NAMES
+from adv.models.detector import BackboneWithHead
+from adv.models.model_file import save_detector
+from adv.training.evaluate import evaluate_model_on_cache, write_report
+from adv.training.experiment_log import ExperimentLog
+from adv.training.metrics import compute_metrics
+from adv.training.train_backbone import build_backbone_model, predict_logmel, train_backbone
+from adv.training.train_head import (
+    HeadData, calibrate_temperature, cross_validate, expected_calibration_error, predict_head, train_head,
+)
+
+
+def _path(p: str, base: Path) -> Path:
+    q = Path(p)
+    return q if q.is_absolute() else (base / q).resolve()
+
+
+def load_train_config(path: str | Path, **overrides) -> dict:
+    cfg = load_toml(path)
+    for k, v in overrides.items():
+        if v is not None:
+            cfg[k] = v
+    return cfg
+
+
+def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str) -> HeadData:
+    cache = run_dir / f"embeddings_{split}.npz"
+    cs = CachedSplit(features / split)
+    if cache.exists():
+        emb = np.load(cache)["embedding"]
+    else:
+        emb = predict_logmel(model, cs.logmel)["embedding"]
+        np.savez(cache, embedding=emb)
+    return HeadData(emb, cs.signal, cs.labels, cs.severity)
+
+
+def ablation(train: HeadData, val: HeadData, test: HeadData, hcfg: dict, seed: int) -> list[dict]:
+    """Test metrics of heads trained on feature subsets (embedding frozen)."""
+    all_cols = np.arange(len(FEATURE_NAMES))
+    variants = [("embedding + all signal features", True, all_cols),
+                ("embedding only", True, all_cols[:0]),
+                ("signal features only", False, all_cols)]
+    for group, names in FEATURE_GROUPS.items():
+        keep = np.array([i for i, n in enumerate(FEATURE_NAMES) if n not in set(names)])
+        variants.append((f"embedding + signal without {group}", True, keep))
+    rows = []
+    for name, emb, cols in variants:
+        head = train_head(train.select(emb, cols), val.select(emb, cols), hcfg, seed)
+        probs, sev = predict_head(head, test.select(emb, cols), calibrated=False)
+        m = compute_metrics(test.labels, probs, test.severity, sev)
+        rows.append({"features": name, "macro_f1": round(m["macro_f1"], 4), "binary_f1": round(m["binary_f1"], 4),
+                     "severity_mae_pp": round(m["severity_mae_pp_mean"], 2),
+                     **{f"f1_{k}": round(v, 3) for k, v in m["per_class_f1"].items()}})
+        print(json.dumps(rows[-1]))
+    return rows
+
+
+def run_training(config: str | Path, corpus: str | None = None, features: str | None = None,
+                 run_dir: str | None = None, max_batches: int | None = None, skip_extras: bool = False,
+                 ship_to: str | None = None) -> dict:
+    t0 = time.time()
+    cfg = load_train_config(config, corpus=corpus, features=features, run_dir=run_dir)
+    torch.set_num_threads(cfg.get("threads", 2))
+    corpus_dir, feat_dir, out = (_path(cfg[k], REPO_DIR) for k in ("corpus", "features", "run_dir"))
+    out.mkdir(parents=True, exist_ok=True)
+    log = ExperimentLog(out, cfg)
+    build_feature_cache(corpus_dir, feat_dir)
+    best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches)
+    model = build_backbone_model(cfg)
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    data = {s: embeddings_for(model, feat_dir, out, s) for s in ("train", "val", "test")}
+    hcfg = cfg["head"]
+    head = train_head(data["train"], data["val"], hcfg, cfg["seed"], verbose=True)
+    val_uncal, _ = predict_head(head, data["val"], calibrated=False)
+    temps = calibrate_temperature(head, data["val"])
+    val_cal, _ = predict_head(head, data["val"], calibrated=True)
+    calib = {"temperature": temps.round(4).tolist(),
+             "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
+             "val_ece_after": expected_calibration_error(data["val"].labels, val_cal)}
+    print("calibration", json.dumps(calib))
+    bcfg = cfg["backbone"]
+    bkw = {"width_mult": bcfg["width_mult"]} if bcfg["name"] == "MobileNetV1" else {}
+    meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
+            "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
+                         "fmin": 50.0, "fmax": 14000.0},
+            "threshold": cfg["decision"]["threshold"], "calibration": calib, "clip_seconds": 10.0}
+    model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta)
+    metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
+    report = {"test": metrics, "calibration": calib}
+    if not skip_extras:
+        report["ablation"] = ablation(data["train"], data["val"], data["test"], hcfg, cfg["seed"])
+        trval = HeadData(*(np.concatenate([getattr(data["train"], f), getattr(data["val"], f)])
+                           for f in ("embedding", "signal", "labels", "severity")))
+        folds = np.concatenate([CachedSplit(feat_dir / s).index["fold"].to_numpy() for s in ("train", "val")])
+        report["cross_validation"] = cross_validate(trval, folds, hcfg, cfg["seed"])
+    report["train_seconds"] = round(time.time() - t0, 1)
+    meta["metrics"] = {k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp",
+                                                      "binary_precision")}
+    save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta)
+    write_report(report, out)
+    log.log({"test/macro_f1": metrics["macro_f1"], "test/binary_f1": metrics["binary_f1"]})
+    log.finish()
+    if ship_to:
+        Path(ship_to).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model_path, ship_to)
+    return report
