@@ -17,6 +17,102 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
     return 0 if summary["clips"] > 0 else 1
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from adv.training.pipeline import run_training
+
+    report = run_training(args.config, corpus=args.corpus, features=args.features, run_dir=args.run_dir,
+                          max_batches=args.max_batches, skip_extras=args.quick, ship_to=args.ship_to)
+    from adv.training.evaluate import format_metrics
+
+    print(format_metrics(report["test"]))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from adv.config import REPO_DIR
+    from adv.features.feature_cache import build_feature_cache
+    from adv.models.model_file import SHIPPED_MODEL
+    from adv.training.evaluate import evaluate_model_on_cache, format_metrics, write_report
+    from adv.training.pipeline import _path, load_train_config
+
+    cfg = load_train_config(args.config, corpus=args.corpus, features=args.features)
+    feat = _path(cfg["features"], REPO_DIR)
+    build_feature_cache(_path(cfg["corpus"], REPO_DIR), feat, splits=(args.split,))
+    m = evaluate_model_on_cache(args.model or SHIPPED_MODEL, feat / args.split)
+    report = {"test": m}
+    cv_src = Path(_path(cfg["run_dir"], REPO_DIR)) / "report.json"
+    if cv_src.exists():
+        import json as _json
+
+        cv = _json.loads(cv_src.read_text()).get("cross_validation")
+        if cv:
+            report["cross_validation"] = cv
+    out = Path(args.out)
+    write_report(report, out)
+    print(format_metrics(m))
+    if "cross_validation" in report:
+        cv = report["cross_validation"]
+        print(f"{len(cv['folds'])}-fold CV macro-F1 {cv['macro_f1_mean']:.4f} ± {cv['macro_f1_std']:.4f}")
+    print(f"written to {out}/report.json, {out}/metrics_{args.split}.txt, {out}/confusion_{args.split}.png")
+    return 0
+
+
+def _print_table(results: list[dict]) -> None:
+    header = f"{'file':40} {'verdict':10} {'type':9} {'severity':>8} {'confidence':>10}  other types"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        name = r["path"][-40:]
+        if "error" in r:
+            print(f"{name:40} {'ERROR':10} {r['error']}")
+            continue
+        verdict = "DAMAGED" if r["has_distortion"] else "ok"
+        others = ", ".join(f"{k} {r['types'][k]['severity']:.0f}%" for k in r["detected_types"] if k != r["distortion_type"])
+        print(f"{name:40} {verdict:10} {r['distortion_type']:9} {r['severity']:7.1f}% {r['confidence']:10.2f}  {others}")
+
+
+def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) -> int:
+    """0: all analysed and nothing to fail on; 1: --fail-on matched; 2: some input could not be analysed."""
+    if any("error" in r for r in results):
+        return 2
+    if fail_on:
+        for r in results:
+            if r["has_distortion"] and r["severity"] >= min_severity and (
+                    fail_on == "any" or fail_on in r["detected_types"]):
+                return 1
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from adv.inference.validator import AudioDistortionValidator
+
+    v = AudioDistortionValidator(args.model, hop_s=args.hop)
+    results = v.analyze_batch(args.files, workers=args.workers)
+    if not args.segments:
+        for r in results:
+            r.pop("segments", None)
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        _print_table(results)
+    return _exit_code(results, args.fail_on, args.min_severity)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from adv.demo import make_examples
+    from adv.inference.validator import AudioDistortionValidator
+
+    paths = make_examples(Path(args.out))
+    print(f"example song and damaged copies written to {args.out}/")
+    results = AudioDistortionValidator().analyze_batch([str(p) for p in paths])
+    _print_table(results)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -30,6 +126,41 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--n-clips", type=int, default=None)
     b.set_defaults(func=_cmd_data_build)
+
+    t = sub.add_parser("train", help="train backbone + heads, calibrate, evaluate, write the model file")
+    t.add_argument("--config", default="train.toml")
+    t.add_argument("--corpus", default=None, help="corpus folder (overrides the config)")
+    t.add_argument("--features", default=None, help="feature cache folder (overrides the config)")
+    t.add_argument("--run-dir", default=None, help="run folder (overrides the config)")
+    t.add_argument("--max-batches", type=int, default=None, help="cap batches per backbone epoch (smoke runs)")
+    t.add_argument("--quick", action="store_true", help="skip the ablation and cross-validation")
+    t.add_argument("--ship-to", default=None, help="also copy the model file here")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a model on a corpus split")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--model", default=None, help="detector file (default: the shipped model)")
+    e.add_argument("--config", default="train.toml")
+    e.add_argument("--corpus", default=None)
+    e.add_argument("--features", default=None)
+    e.add_argument("--out", default="runs/eval")
+    e.set_defaults(func=_cmd_evaluate)
+
+    a = sub.add_parser("analyze", help="analyse audio files (table or --json)")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.add_argument("--segments", action="store_true", help="include the per-window timeline")
+    a.add_argument("--model", default=None, help="detector file (default: shipped model)")
+    a.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
+    a.add_argument("--workers", type=int, default=2)
+    a.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
+                   help="exit 1 when this distortion (or any) is found")
+    a.add_argument("--min-severity", type=float, default=0.0, help="with --fail-on: only at or above this %%")
+    a.set_defaults(func=_cmd_analyze)
+
+    d = sub.add_parser("demo", help="make an example song with damaged copies and analyse them")
+    d.add_argument("--out", default="demo_output")
+    d.set_defaults(func=_cmd_demo)
     return p
 
 

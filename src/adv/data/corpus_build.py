@@ -62,10 +62,11 @@ def _render_one(args: tuple) -> tuple[SourceFile, dict] | None:
     return SourceFile(str(path), package, licence, "music", src.split("/corpus/")[-1]), params
 
 
-def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers: int) -> list[SourceFile]:
+def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers: int,
+                 composers: dict[str, int] | None = None) -> list[SourceFile]:
     """Renders MIDI files and music21 scores with random instruments (cached in the cache folder)."""
     rng = np.random.default_rng(seed)
-    counts = dict(midi_render.CORPUS_COMPOSERS)
+    counts = dict(composers or midi_render.CORPUS_COMPOSERS)
     scale = n_scores / sum(counts.values())
     counts = {k: max(1, int(round(v * scale))) for k, v in counts.items()}
     jobs = []
@@ -73,10 +74,10 @@ def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers
     for i, (composer, path) in enumerate(midi_render.corpus_scores(rng, counts)):
         rel = path.split("/corpus/")[-1].rsplit(".", 1)[0]
         stem = "".join(ch if ch.isalnum() else "_" for ch in rel)
-        jobs.append((path, "score", str(out_dir), f"music21_{stem}_{seed % 1000}", seed + i,
+        jobs.append((path, "score", str(out_dir), f"music21_{stem}_{seed + i}", seed + i,
                      "music21-corpus", MUSIC21_LICENCE))
     for i, f in enumerate(midi_files):
-        jobs.append((f.path, "midi", str(out_dir), f"{f.package}_{Path(f.path).stem}_{seed % 1000}",
+        jobs.append((f.path, "midi", str(out_dir), f"{f.package}_{Path(f.path).stem}_{seed + 10_000 + i}",
                      seed + 10_000 + i, f.package, f.licence + "; rendered with FluidR3_GM (MIT)"))
     out = []
     with ProcessPoolExecutor(workers) as pool:
@@ -190,7 +191,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     filters = Filters(**cfg["filters"])
     if small:
         n_clips = n_clips or cfg["small"]["n_clips"]
-        music = midi_sources([], cfg["small"]["music21_scores"], seed, workers)
+        music = midi_sources([], cfg["small"]["music21_scores"], seed, workers, composers={"bach": 1})
         noise: list[SourceFile] = []
     else:
         n_clips = n_clips or cfg["n_clips"]

@@ -7,6 +7,7 @@ transposition are drawn from the render's seed, so the corpus is reproducible.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import warnings
@@ -34,6 +35,9 @@ CORPUS_COMPOSERS = {
     "bach": 60, "beethoven": 16, "mozart": 12, "haydn": 8, "monteverdi": 20, "palestrina": 20,
     "trecento": 10, "schumann": 4, "schubert": 4, "handel": 4, "joplin": 4, "verdi": 4,
 }
+
+
+MAX_SECONDS = 240.0  # renders are capped to about four minutes of music
 
 
 class RenderError(RuntimeError):
@@ -79,10 +83,16 @@ def score_to_midi(src: str, dest: Path, rng: np.random.Generator) -> dict:
             inst.midiProgram = prog
             part.insert(0, inst)
             programs.append(prog)
+        bpm = float(rng.uniform(60, 150))
+        seconds = float(score.highestTime) * 60.0 / bpm
+        if seconds > MAX_SECONDS and getattr(score, "parts", None):
+            # long movements: keep about MAX_SECONDS of music (whole measures)
+            n_measures = len(score.parts[0].getElementsByClass("Measure")) or 1
+            keep = max(4, int(n_measures * MAX_SECONDS / seconds))
+            score = score.measures(1, keep)
         semitones = int(rng.integers(-4, 5))
         if semitones:
             score = score.transpose(semitones)
-        bpm = float(rng.uniform(60, 150))
         for old in list(score.recurse().getElementsByClass(tempo.MetronomeMark)):
             if old.activeSite is not None:
                 old.activeSite.remove(old)
@@ -96,11 +106,15 @@ def render_midi(midi: Path, dest: Path, gain: float, reverb: bool, chorus: bool,
     """fluidsynth render to a stereo FLAC."""
     if shutil.which("fluidsynth") is None:
         raise RenderError("fluidsynth is not installed (Debian package fluidsynth)")
-    tmp = dest.with_suffix(".part.flac")
+    tmp = dest.with_name(f"{dest.stem}.{os.getpid()}.part.flac")
     cmd = ["fluidsynth", "-ni", "-q", "-g", f"{gain:.3f}", "-r", str(sample_rate),
            "-R", "1" if reverb else "0", "-C", "1" if chorus else "0",
            "-F", str(tmp), soundfont(), str(midi)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        tmp.unlink(missing_ok=True)
+        raise RenderError(f"fluidsynth timed out on {midi}") from None
     if proc.returncode != 0 or not tmp.exists():
         raise RenderError(f"fluidsynth failed on {midi}: {proc.stderr.strip()[-300:]}")
     tmp.replace(dest)
@@ -111,8 +125,8 @@ def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> t
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{name}.flac"
     rng = np.random.default_rng(seed)
-    midi = out_dir / f"{name}.mid"
-    render = {"gain": round(float(rng.uniform(0.3, 0.7)), 3), "reverb": bool(rng.random() < 0.7),
+    midi = out_dir / f"{name}.{os.getpid()}.mid"
+    render = {"gain": round(float(rng.uniform(0.2, 0.5)), 3), "reverb": bool(rng.random() < 0.7),
               "chorus": bool(rng.random() < 0.5)}
     params = score_to_midi(src, midi, rng)  # MIDI files are re-instrumented the same way
     params.update(render)

@@ -33,6 +33,13 @@ def assign_splits(tracks: list[tuple[str, str]], fractions: dict[str, float], se
             pos = ((rank + 0.5) / len(ids) + offset) % 1.0
             out[ids[i]] = names[int(np.searchsorted(cum, pos, side="right").clip(0, len(names) - 1))]
         offset = (offset + 0.37) % 1.0
+    # tiny inputs: every split gets at least one track, taken from the largest split
+    if len(out) >= len(names):
+        for name in names:
+            if name not in out.values():
+                largest = max(names, key=lambda n: sum(v == n for v in out.values()))
+                victim = sorted(t for t, v in out.items() if v == largest)[-1]
+                out[victim] = name
     return out
 
 

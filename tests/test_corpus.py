@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from adv import DISTORTION_KINDS
+from adv.data.corpus_build import _jsonl_read, build_corpus
+from adv.data.corpus_plan import plan_corpus
+from adv.data.splits import assign_folds, assign_splits, check_no_leakage
+from adv.config import load_toml
+
+
+def _tracks(n, packages=3, windows=20):
+    return [{"track_id": f"p{i % packages}:t{i}", "package": f"p{i % packages}",
+             "valid_offsets": [2.5 * j for j in range(windows)]} for i in range(n)]
+
+
+def test_splits_are_grouped_by_track_and_proportional():
+    tracks = [(f"p{i % 4}:t{i}", f"p{i % 4}") for i in range(200)]
+    split = assign_splits(tracks, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=1)
+    counts = pd.Series(split).value_counts()
+    assert abs(counts["train"] - 140) <= 4 and abs(counts["val"] - 30) <= 4 and abs(counts["test"] - 30) <= 4
+    # every package reaches every split
+    for p in range(4):
+        assert {split[t] for t, g in tracks if g == f"p{p}"} == {"train", "val", "test"}
+    folds = assign_folds([t for t, _ in tracks], 5, seed=1)
+    assert sorted(pd.Series(folds).value_counts().tolist()) == [40] * 5
+
+
+def test_leakage_check_catches_a_shared_track():
+    rows = [{"source_track": "a", "split": "train"}, {"source_track": "a", "split": "test"}]
+    with pytest.raises(AssertionError, match="track a"):
+        check_no_leakage(rows)
+
+
+def test_plan_is_deterministic_balanced_and_leak_free():
+    cfg = load_toml("data.toml")
+    tracks = _tracks(60)
+    a = plan_corpus(tracks, cfg, 1200, seed=7)
+    b = plan_corpus(tracks, cfg, 1200, seed=7)
+    assert [(c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in a] == \
+           [(c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in b]
+    c = plan_corpus(tracks, cfg, 1200, seed=8)
+    assert [x.kinds for x in a] != [x.kinds for x in c]
+    check_no_leakage([{"source_track": x.track_id, "split": x.split} for x in a])
+    df = pd.DataFrame({"split": [x.split for x in a], "label": ["+".join(x.kinds) or "clean" for x in a],
+                       "n": [len(x.kinds) for x in a], "bin": [x.severity_bin for x in a]})
+    singles = df[df.n <= 1]
+    # classes balanced within every split (stratified), severities spread over all strata
+    for split, part in singles.groupby("split"):
+        counts = part.label.value_counts()
+        assert len(counts) == 6 and counts.max() - counts.min() <= 2, (split, counts)
+    assert set(df[df.n >= 1].bin) == {0, 1, 2, 3}
+    assert (df.n == 2).mean() == pytest.approx(cfg["combo_fraction"], abs=0.02)
+    sev = np.array([s for x in a for s in x.severities])
+    assert sev.min() >= cfg["severity_min"] and sev.max() <= cfg["severity_max"]
+
+
+def test_small_build_writes_a_consistent_corpus(small_corpus):
+    out, summary = small_corpus
+    m = pd.read_csv(out / "manifest.csv")
+    assert len(m) == summary["clips"] >= 60
+    for col in ("source_track", "source_path", "offset_s", "licence", "labels", "params", "seed", "split", "fold"):
+        assert col in m.columns
+    assert set(m.split) == {"train", "val", "test"}
+    check_no_leakage(m.to_dict("records"))
+    assert set(m.labels) >= {"clean", *DISTORTION_KINDS}
+    for kind in DISTORTION_KINDS:
+        has = m.labels.str.contains(kind)
+        assert (m.loc[has, f"sev_{kind}"] > 0).all() and (m.loc[~has, f"sev_{kind}"] == 0).all()
+    row = m.iloc[0]
+    info = sf.info(out / row.path)
+    assert info.samplerate == 32000 and info.channels == 2 and info.duration == pytest.approx(10.0, abs=0.01)
+    params = json.loads(m.loc[m.labels == "mp3", "params"].iloc[0])
+    assert params[0]["kind"] == "mp3" and "bitrate_kbps" in json.dumps(params)
+    assert summary["class_by_severity_bin"]["noise"]
+
+
+def test_build_resumes_without_redoing_work(small_corpus):
+    out, summary = small_corpus
+    before = len(_jsonl_read(out / "rows.jsonl"))
+    again = build_corpus(out, small=True)
+    assert len(_jsonl_read(out / "rows.jsonl")) == before
+    assert again["clips"] == summary["clips"]
+    m1 = pd.read_csv(out / "manifest.csv")
+    assert m1.clip_id.is_unique
