@@ -71,8 +71,21 @@ def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int) -> list[
     rng = np.random.default_rng(seed)
     # clips per track: proportional to the usable material, capped, at least one
     weight = np.array([len(t["valid_offsets"]) for t in usable], dtype=float) ** 0.5
-    quota = np.maximum(1, np.round(n_clips * weight / weight.sum())).astype(int)
-    quota = np.minimum(quota, cfg["max_clips_per_track"])
+    cap = cfg["max_clips_per_track"]
+
+    def quotas(scale: float) -> np.ndarray:
+        return np.minimum(np.maximum(1, np.round(scale * weight / weight.sum())).astype(int), cap)
+
+    lo, hi = float(n_clips), float(n_clips) * 20
+    if quotas(hi).sum() < n_clips:  # not enough material at the cap: take the cap everywhere
+        lo = hi
+    for _ in range(40):  # water-filling: the smallest scale whose capped quotas reach n_clips
+        mid = (lo + hi) / 2
+        if quotas(mid).sum() >= n_clips:
+            hi = mid
+        else:
+            lo = mid
+    quota = quotas(hi)
     clips: list[PlannedClip] = []
     for split in SPLITS:
         slots = []
