@@ -111,7 +111,7 @@ def render_midi(midi: Path, dest: Path, gain: float, reverb: bool, chorus: bool,
            "-R", "1" if reverb else "0", "-C", "1" if chorus else "0",
            "-F", str(tmp), soundfont(), str(midi)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         tmp.unlink(missing_ok=True)
         raise RenderError(f"fluidsynth timed out on {midi}") from None
@@ -130,8 +130,16 @@ def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> t
               "chorus": bool(rng.random() < 0.5)}
     params = score_to_midi(src, midi, rng)  # MIDI files are re-instrumented the same way
     params.update(render)
-    if not dest.exists():
-        render_midi(midi, dest, **render)
-    midi.unlink(missing_ok=True)
+    failed = out_dir / f"{name}.failed"
+    if failed.exists():
+        raise RenderError(f"earlier render failed: {failed.read_text()}")
+    try:
+        if not dest.exists():
+            render_midi(midi, dest, **render)
+    except RenderError as exc:
+        failed.write_text(str(exc))  # remembered, so a resumed build does not retry for minutes
+        raise
+    finally:
+        midi.unlink(missing_ok=True)
     params["kind"] = kind
     return dest, params
