@@ -103,7 +103,7 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         pred = predict_logmel(model, val.logmel)
         m = compute_metrics(val.labels, pred["probs"], val.severity, pred["severity"])
