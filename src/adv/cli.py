@@ -113,6 +113,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from adv.service.app import serve
+
+    serve(host=args.host, port=args.port, workers=args.workers, api_key=args.api_key,
+          max_upload_mb=args.max_upload_mb, max_concurrent=args.max_concurrent)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="make an example song with damaged copies and analyse them")
     d.add_argument("--out", default="demo_output")
     d.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("serve", help="run the HTTP service (POST /analyze, docs at /docs)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--api-key", default=None,
+                   help="require this X-API-Key header (prefer the ADV_API_KEY environment variable)")
+    s.add_argument("--max-upload-mb", type=float, default=None, help="per-file upload limit (default 100)")
+    s.add_argument("--max-concurrent", type=int, default=None, help="analyses at once (default 2)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes, each loads the model")
+    s.set_defaults(func=_cmd_serve)
     return p
 
 

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
 
@@ -103,20 +104,35 @@ def score_to_midi(src: str, dest: Path, rng: np.random.Generator) -> dict:
 
 
 def render_midi(midi: Path, dest: Path, gain: float, reverb: bool, chorus: bool, sample_rate: int = 44100) -> None:
-    """fluidsynth render to a stereo FLAC."""
+    """fluidsynth render (raw 16-bit stereo on a pipe) to a FLAC of at most MAX_SECONDS.
+
+    Reading from a pipe bounds the work: some scores leave notes sounding for hours, and the
+    renderer is stopped once enough audio has arrived.
+    """
     if shutil.which("fluidsynth") is None:
         raise RenderError("fluidsynth is not installed (Debian package fluidsynth)")
-    tmp = dest.with_name(f"{dest.stem}.{os.getpid()}.part.flac")
     cmd = ["fluidsynth", "-ni", "-q", "-g", f"{gain:.3f}", "-r", str(sample_rate),
            "-R", "1" if reverb else "0", "-C", "1" if chorus else "0",
-           "-F", str(tmp), soundfont(), str(midi)]
+           "-T", "raw", "-O", "s16", "-F", "-", soundfont(), str(midi)]
+    limit = int(MAX_SECONDS * 1.25 * sample_rate) * 4
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    chunks, got = [], 0
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        tmp.unlink(missing_ok=True)
-        raise RenderError(f"fluidsynth timed out on {midi}") from None
-    if proc.returncode != 0 or not tmp.exists():
-        raise RenderError(f"fluidsynth failed on {midi}: {proc.stderr.strip()[-300:]}")
+        while got < limit:
+            chunk = proc.stdout.read(min(1 << 20, limit - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        proc.kill()
+        proc.wait()
+    raw = b"".join(chunks)
+    audio = np.frombuffer(raw[: len(raw) - len(raw) % 4], dtype="<i2").reshape(-1, 2)
+    if len(audio) < sample_rate:
+        raise RenderError(f"fluidsynth produced {len(audio)} frames for {midi}")
+    tmp = dest.with_name(f"{dest.stem}.{os.getpid()}.part.flac")
+    sf.write(tmp, audio, sample_rate, subtype="PCM_16")
     tmp.replace(dest)
 
 
