@@ -27,6 +27,9 @@ from adv.errors import (
     NotAudioError,
 )
 
+#: sample rates accepted from files and arrays (soxr crashes the process on extreme ratios)
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+
 # magic bytes -> container name, used to sniff content instead of trusting the extension
 _MAGIC = (
     (b"RIFF", "wav"),
@@ -149,6 +152,24 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
                      for ch in audio]).astype(np.float32, copy=False)
 
 
+def check_sample_rate(sample_rate: object, name: object = "<array>", error: type = InvalidSamplesError) -> int:
+    """The rate as an int; raises ``error`` (a typed AudioError naming the input) unless it is an
+    integer within MIN_SAMPLE_RATE..MAX_SAMPLE_RATE."""
+    try:
+        rate = int(sample_rate)  # type: ignore[call-overload]
+        ok = rate == sample_rate and MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise error(name, f"sample rate {sample_rate!r} Hz, expected an integer in "
+                          f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}")
+    return rate
+
+
+#: larger magnitudes are no audio (and overflow float32 power sums); float files may exceed 1.0
+MAX_ABS_SAMPLE = 1e4
+
+
 def validate_samples(audio: np.ndarray, name: object = "<array>") -> np.ndarray:
     """Checks a [channels, samples] array (or 1-D mono) and returns it as float32 [C, N]."""
     arr = np.asarray(audio)
@@ -169,6 +190,9 @@ def validate_samples(audio: np.ndarray, name: object = "<array>") -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         raise InvalidSamplesError(name, f"{int(bad.sum())} NaN/inf samples")
+    peak = float(np.abs(arr).max())
+    if peak > MAX_ABS_SAMPLE:
+        raise InvalidSamplesError(name, f"peak magnitude {peak:.3g} (full scale is 1.0, at most {MAX_ABS_SAMPLE:g} accepted)")
     return arr
 
 
@@ -201,6 +225,7 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> Decoded
         raise CorruptAudioError(p, "decoder timed out") from None
     if data.shape[1] == 0:
         raise EmptyAudioError(p, "no samples decoded")
+    sr = check_sample_rate(sr, p, NotAudioError)
     data = validate_samples(data, p)
     src_channels = data.shape[0]
     if target_sr is not None and sr != target_sr:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from adv import CLASSES, __version__
-from adv.audio_io import load_audio, resample, validate_samples
+from adv.audio_io import check_sample_rate, load_audio, resample, validate_samples
 from adv.errors import AdvError, TooShortError
 from adv.features.signal_features import compute_signal_features
 from adv.inference.windows import summarise, window_starts
@@ -81,7 +81,7 @@ class AudioDistortionValidator:
     def _prepare(self, audio: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
         notes = []
         if audio.shape[0] == 1:
-            audio = np.repeat(audio, 2, axis=0)
+            audio = np.broadcast_to(audio, (2, audio.shape[1]))  # a view: no copy of long mono tracks
             notes.append("mono input: stereo phase problems cannot be present or detected")
         elif audio.shape[0] > 2:
             notes.append(f"{audio.shape[0]} channels: the first two (front left/right) were analysed")
@@ -138,25 +138,28 @@ class AudioDistortionValidator:
             if sample_rate is None:
                 raise ValueError("sample_rate is required when analysing an array")
             name = "<array>"
+            sample_rate = check_sample_rate(sample_rate, name)
             audio = validate_samples(source, name)
-            info = {"sample_rate": int(sample_rate), "channels": int(audio.shape[0]), "format": "array"}
-            audio = resample(audio, int(sample_rate), self.sample_rate)
+            info = {"sample_rate": sample_rate, "channels": int(audio.shape[0]), "format": "array"}
+            audio = resample(audio, sample_rate, self.sample_rate)
         decode_ms = (time.perf_counter() - t0) * 1000
         result = self._analyze_audio(audio, name, info)
         result["decode_ms"] = round(decode_ms, 1)
         return result
 
     def analyze_batch(self, sources: list, workers: int = 2) -> list[dict]:
-        """Analyses many files; decoding runs in parallel threads, a failing file gives an error
-        entry ({"path", "error", "error_type"}) and the batch goes on."""
+        """Analyses many files (or (array, sample_rate) pairs); decoding runs in parallel threads, a
+        failing input gives an error entry ({"path", "error", "error_type"}) and the batch goes on."""
 
         def one(src):
+            pair = isinstance(src, tuple)
+            name = "<array>" if pair else str(src)
             try:
-                return self.analyze(src)
+                return self.analyze(*src) if pair else self.analyze(src)
             except AdvError as exc:
-                return {"path": str(src), "error": str(exc), "error_type": type(exc).__name__}
+                return {"path": name, "error": str(exc), "error_type": type(exc).__name__}
             except Exception as exc:  # noqa: BLE001 - one file must never stop a batch
-                return {"path": str(src), "error": f"{type(exc).__name__}: {exc}", "error_type": "InternalError"}
+                return {"path": name, "error": f"{type(exc).__name__}: {exc}", "error_type": "InternalError"}
 
         if workers <= 1 or len(sources) <= 1:
             return [one(s) for s in sources]

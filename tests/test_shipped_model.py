@@ -1,0 +1,69 @@
+"""The shipped model on clips generated at test time: the obvious cases must come out right."""
+
+import numpy as np
+import pytest
+
+from adv.demo import SR, example_song, synthetic_song
+from adv.distortions import apply_distortion
+from adv.inference.validator import AudioDistortionValidator
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return AudioDistortionValidator()
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    """Three different 10-s excerpts: a rendered chorale (two parts) and a synthetic song."""
+    rendered = example_song(tmp_path_factory.mktemp("render"))
+    out = [rendered[:, : 10 * SR]] if rendered.shape[1] >= 10 * SR else []
+    out.append(synthetic_song(10.0, seed=5))
+    return [0.5 * s / np.abs(s).max() for s in out]
+
+
+def _verdicts(validator, songs, kind=None, severity=0.9, variant=None):
+    results = []
+    for i, song in enumerate(songs):
+        audio = song
+        if kind:
+            audio, _ = apply_distortion(kind, song, SR, severity, np.random.default_rng(i), variant=variant)
+        results.append(validator.analyze(audio, sample_rate=SR))
+    return results
+
+
+def test_clean_music_is_clean(validator, songs):
+    for r in _verdicts(validator, songs):
+        assert not r["has_distortion"], r["types"]
+
+
+@pytest.mark.parametrize("variant", ["hard", "renormalised"])
+def test_hard_clipping_is_clipping(validator, songs, variant):
+    for r in _verdicts(validator, songs, "clipping", 0.8, variant):
+        assert r["has_distortion"] and r["distortion_type"] == "clipping", r["types"]
+
+
+def test_polarity_inversion_is_phase(validator, songs):
+    for r in _verdicts(validator, songs, "phase", 1.0, "polarity"):
+        assert r["has_distortion"] and "phase" in r["detected_types"], r["types"]
+
+
+def test_loud_noise_is_noise(validator, songs):
+    for r in _verdicts(validator, songs, "noise", 0.9, "white"):
+        assert r["has_distortion"] and r["distortion_type"] == "noise", r["types"]
+
+
+def test_low_bitrate_mp3_is_mp3(validator, songs):
+    for r in _verdicts(validator, songs, "mp3", 1.0, "lame_cbr"):
+        assert r["has_distortion"] and "mp3" in r["detected_types"], r["types"]
+
+
+def test_telephone_eq_is_eq(validator, songs):
+    for r in _verdicts(validator, songs, "eq", 1.0, "telephone"):
+        assert r["has_distortion"] and r["distortion_type"] == "eq", r["types"]
+
+
+def test_severity_grows_with_damage(validator, songs):
+    song = songs[0]
+    sev = [_verdicts(validator, [song], "noise", s, "white")[0]["types"]["noise"]["severity"] for s in (0.4, 0.95)]
+    assert sev[1] > sev[0]
