@@ -121,6 +121,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from adv.report.scan import scan_folder
+
+    report = scan_folder(args.folder, args.out, model=args.model, hop_s=args.hop, backend=args.backend,
+                         workers=args.workers, progress=not args.quiet, plots=not args.no_plots,
+                         max_plots=args.max_plots)
+    sm, out = report["summary"], report["outputs"]
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(sm["flagged_by_type"].items()))
+    print(f"{sm['files']} audio files: {sm['analysed']} analysed, {sm['flagged']} flagged"
+          f"{f' ({kinds})' if kinds else ''}, {sm['errors']} could not be analysed; {sm['wall_seconds']:.1f} s")
+    print(f"written: {out['csv']}, {out['json']}, {out['html']}")
+    return _exit_code(report["results"], args.fail_on, args.min_severity)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from adv.bench import BACKENDS, format_bench, run_bench
+
+    backends = BACKENDS if args.backend == "all" else tuple(b.strip() for b in args.backend.split(","))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or args.runs < 1:
+        print(f"adv bench: error: unknown backend {unknown} (choose from {', '.join(BACKENDS)}, all)"
+              if unknown else "adv bench: error: --runs must be >= 1", file=sys.stderr)
+        return 2
+    report = run_bench(backends, runs=args.runs, model=args.model, threads=args.threads,
+                       batch_files=args.batch_files, workers=args.workers)
+    print(json.dumps(report, indent=2) if args.json else format_bench(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -179,6 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-concurrent", type=int, default=None, help="analyses at once (default 2)")
     s.add_argument("--workers", type=int, default=1, help="worker processes, each loads the model")
     s.set_defaults(func=_cmd_serve)
+
+    sc = sub.add_parser("scan", help="analyse every audio file under a folder; CSV, JSON and HTML report")
+    sc.add_argument("folder")
+    sc.add_argument("--out", default="adv_scan", help="output folder (default ./adv_scan)")
+    sc.add_argument("--model", default=None, help="detector file (default: shipped model)")
+    sc.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
+    sc.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    sc.add_argument("--workers", type=int, default=2, help="files analysed at once")
+    sc.add_argument("--no-plots", action="store_true", help="HTML report without spectrograms")
+    sc.add_argument("--max-plots", type=int, default=100, help="spectrograms for at most this many flagged files")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+    sc.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
+                    help="exit 1 when this distortion (or any) is found")
+    sc.add_argument("--min-severity", type=float, default=0.0, help="with --fail-on: only at or above this %%")
+    sc.set_defaults(func=_cmd_scan)
+
+    bn = sub.add_parser("bench", help="latency, throughput, memory and model size on this machine")
+    bn.add_argument("--runs", type=int, default=20, help="timed runs per latency (after warm-up)")
+    bn.add_argument("--backend", default="torch,onnx",
+                    help="torch, onnx, onnx-int8, a comma-separated list, or all (default torch,onnx)")
+    bn.add_argument("--threads", type=int, default=None, help="intra-op threads (default: validator default)")
+    bn.add_argument("--batch-files", type=int, default=32, help="10-s files in the batch throughput test")
+    bn.add_argument("--workers", type=int, default=2, help="analyze_batch workers")
+    bn.add_argument("--model", default=None, help="detector file (default: shipped model)")
+    bn.add_argument("--json", action="store_true", help="machine-readable output")
+    bn.set_defaults(func=_cmd_bench)
     return p
 
 

@@ -7,6 +7,7 @@ transposition are drawn from the render's seed, so the corpus is reproducible.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -141,6 +142,9 @@ def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> t
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{name}.flac"
     rng = np.random.default_rng(seed)
+    sidecar = out_dir / f"{name}.json"
+    if dest.exists() and sidecar.exists():  # rendered before: reuse without parsing the score again
+        return dest, json.loads(sidecar.read_text())
     midi = out_dir / f"{name}.{os.getpid()}.mid"
     render = {"gain": round(float(rng.uniform(0.2, 0.5)), 3), "reverb": bool(rng.random() < 0.7),
               "chorus": bool(rng.random() < 0.5)}
@@ -158,4 +162,5 @@ def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> t
     finally:
         midi.unlink(missing_ok=True)
     params["kind"] = kind
+    sidecar.write_text(json.dumps(params))
     return dest, params
