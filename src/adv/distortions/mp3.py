@@ -60,6 +60,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 from scipy import signal
+from adv.distortions.common import check_audio_and_severity as _check
 
 KIND = "mp3"
 
@@ -129,16 +130,6 @@ def bitrate_for(variant: str, severity: float) -> int:
         _, _, _, hi, lo = _FFMPEG_CODECS[variant]
         return int(round(_log_map(severity, hi, lo)))
     raise ValueError(f"unknown mp3 variant {variant!r}; expected one of {sorted(VARIANTS)}")
-
-
-def _check(audio: np.ndarray, severity: float) -> np.ndarray:
-    arr = np.asarray(audio)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"audio must be a non-empty [channels, samples] array, got shape {arr.shape}")
-    sev = float(severity)
-    if not (0.0 <= sev <= 1.0):
-        raise ValueError(f"severity must lie in [0, 1], got {severity!r}")
-    return arr
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:

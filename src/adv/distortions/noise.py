@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from adv.audio_io import load_audio
+from adv.distortions.common import check_audio_and_severity as _check
+from adv.distortions.common import pick_variant
 
 KIND = "noise"
 VARIANTS = ("recorded", "white", "pink", "brown", "hum")
@@ -49,16 +51,6 @@ _ACTIVE_RANGE_DB = 50.0
 
 class NoiseBankEmptyError(ValueError):
     """No file of a :class:`NoiseBank` could be decoded."""
-
-
-def _check(audio: np.ndarray, severity: float) -> np.ndarray:
-    arr = np.asarray(audio)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"audio must be a non-empty [channels, samples] array, got shape {arr.shape}")
-    sev = float(severity)
-    if not (0.0 <= sev <= 1.0):
-        raise ValueError(f"severity must lie in [0, 1], got {severity!r}")
-    return arr
 
 
 def _db(p: float) -> float | None:
@@ -280,11 +272,7 @@ class NoiseBank:
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
-    if variant is None:
-        return str(VARIANTS[int(rng.integers(len(VARIANTS)))])
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown noise variant {variant!r}; expected one of {VARIANTS}")
-    return variant
+    return pick_variant(rng, variant, VARIANTS, KIND)
 
 
 def _synthetic(rng: np.random.Generator, variant: str, channels: int, n: int, sr: int) -> tuple[np.ndarray, dict]:

@@ -54,6 +54,8 @@ import math
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal
+from adv.distortions.common import check_audio_and_severity as _check
+from adv.distortions.common import pick_variant
 
 KIND = "phase"
 VARIANTS = ("polarity", "delay", "ms_cancel", "allpass")
@@ -62,22 +64,8 @@ MAX_ALLPASS_SECTIONS = 16
 ALLPASS_RADIUS = 0.7
 
 
-def _check(audio: np.ndarray, severity: float) -> np.ndarray:
-    arr = np.asarray(audio)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"audio must be a non-empty [channels, samples] array, got shape {arr.shape}")
-    sev = float(severity)
-    if not (0.0 <= sev <= 1.0):
-        raise ValueError(f"severity must lie in [0, 1], got {severity!r}")
-    return arr
-
-
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
-    if variant is None:
-        return str(VARIANTS[int(rng.integers(len(VARIANTS)))])
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown phase variant {variant!r}; expected one of {VARIANTS}")
-    return variant
+    return pick_variant(rng, variant, VARIANTS, KIND)
 
 
 def mono_loss_db(original: np.ndarray, distorted: np.ndarray) -> float:

@@ -1,0 +1,1 @@
+"""Folder scans (`adv scan`) and their CSV / JSON / self-contained HTML reports."""

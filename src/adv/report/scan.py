@@ -1,0 +1,111 @@
+"""`adv scan DIR`: analyse every audio file under a folder and write results.csv, results.json and
+report.html.
+
+Files are found by extension (case-insensitive, symlinked folders are not followed), analysed in
+a thread pool (decoding and signal features run in parallel, the model is shared) with a tqdm
+progress bar; a file that cannot be decoded becomes a row with status "error" and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from adv.errors import FileMissingError
+
+AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
+CSV_FIELDS = ("path", "status", "has_distortion", "distortion_type", "severity", "worst_severity", "confidence",
+              "detected_types", "duration", "error")
+
+
+def find_audio_files(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
+    """Audio files under `root` (recursive, sorted); `root` may also be a single file."""
+    base = Path(root)
+    if base.is_file():
+        return [base]
+    if not base.is_dir():
+        raise FileMissingError(base, "no such folder")
+    found = []
+    for folder, dirs, names in os.walk(base):
+        dirs.sort()
+        for name in names:
+            if name.rsplit(".", 1)[-1].lower() in extensions and "." in name:
+                path = Path(folder) / name
+                if path.is_file() or path.is_symlink():  # a dangling link is reported as missing
+                    found.append(path)
+    return sorted(found)
+
+
+def csv_row(result: dict) -> dict:
+    if "error" in result:
+        return {"path": result["path"], "status": "error", "error": f'{result.get("error_type", "")}: {result["error"]}'}
+    return {"path": result["path"], "status": "ok", "has_distortion": result["has_distortion"],
+            "distortion_type": result["distortion_type"], "severity": result["severity"],
+            "worst_severity": result["worst_severity"], "confidence": result["confidence"],
+            "detected_types": ";".join(result["detected_types"]), "duration": result.get("duration"), "error": ""}
+
+
+def write_csv(results: list[dict], path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, restval="")
+        w.writeheader()
+        for r in results:
+            w.writerow(csv_row(r))
+    return path
+
+
+def summarise_scan(results: list[dict]) -> dict:
+    ok = [r for r in results if "error" not in r]
+    flagged = [r for r in ok if r["has_distortion"]]
+    by_type: dict[str, int] = {}
+    for r in flagged:
+        by_type[r["distortion_type"]] = by_type.get(r["distortion_type"], 0) + 1
+    return {"files": len(results), "analysed": len(ok), "errors": len(results) - len(ok), "flagged": len(flagged),
+            "flagged_by_type": by_type, "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1)}
+
+
+def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan", *, validator=None,
+                model: str | None = None, hop_s: float = 5.0, backend: str = "auto", workers: int = 2,
+                progress: bool = True, plots: bool = True, max_plots: int = 100) -> dict:
+    """Scans `root`, writes the three outputs into `out_dir` and returns
+    {"summary", "results", "outputs": {"csv", "json", "html"}, "model"}."""
+    from tqdm import tqdm
+
+    from adv.report.html_report import write_html_report
+
+    files = find_audio_files(root)
+    if validator is None:
+        from adv.inference.validator import AudioDistortionValidator
+
+        validator = AudioDistortionValidator(model, hop_s=hop_s, backend=backend)
+    t0 = time.perf_counter()
+    results: list[dict | None] = [None] * len(files)
+    with ThreadPoolExecutor(max(1, workers)) as pool, \
+            tqdm(total=len(files), unit="file", desc="scanning", disable=not progress or not files) as bar:
+        # analyze_batch on one file: its error handling turns any failure into an error entry
+        futures = {pool.submit(validator.analyze_batch, [str(f)], 1): i for i, f in enumerate(files)}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()[0]
+            bar.update()
+    done = [r for r in results if r is not None]
+    wall = time.perf_counter() - t0
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise_scan(done)
+    summary["wall_seconds"] = round(wall, 2)
+    info = validator.model_info()
+    outputs = {"csv": out / "results.csv", "json": out / "results.json", "html": out / "report.html"}
+    write_csv(done, outputs["csv"])
+    payload = {"root": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
+               "model": {k: info.get(k) for k in ("package_version", "model_version", "model_path", "backbone",
+                                                  "threshold", "window_s", "hop_s", "backend")},
+               "results": done}
+    outputs["json"].write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    write_html_report(done, outputs["html"], root=root, model_info=info, plots=plots, max_plots=max_plots,
+                      sample_rate=validator.sample_rate, workers=workers)
+    return {"summary": summary, "results": done, "outputs": outputs, "model": payload["model"]}
