@@ -157,3 +157,19 @@ def test_unknown_backend_is_rejected():
 
     with pytest.raises(ValueError, match="backend"):
         AudioDistortionValidator(backend="tensorrt")
+
+
+def test_bench_smoke(capsys):
+    """`adv bench --json` runs end to end (tiny settings; timings are not asserted)."""
+    import json
+
+    from adv.cli import main
+
+    assert main(["bench", "--runs", "1", "--batch-files", "2", "--backend", "onnx", "--threads", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (res,) = report["backends"]
+    assert res["backend"] == "onnx" and res["onnx_threads"] == 1
+    for key in ("e2e_wav_ms", "e2e_flac_ms", "model_ms", "signal_features_ms", "decode_resample_ms"):
+        assert res[key]["p50"] > 0
+    assert res["batch_x_realtime"] > 0 and res["batched_model_x_realtime"] > 0
+    assert res["peak_rss_mb"] >= res["peak_rss_mb_single"] > 0 and 0 < res["model_mb"] <= 20

@@ -146,8 +146,8 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Band-limited resampling with soxr (HQ), audio [channels, samples] float32."""
     if sr_in == sr_out:
         return audio
-    # channel by channel on contiguous rows: bit-identical to one interleaved call, and ~2.5x
-    # faster because it needs no transposed copies
+    # channel by channel on contiguous rows: bit-identical to one interleaved call and faster
+    # (10-s stereo 44.1->32 kHz: 4.1 instead of 5.6 ms), with no transposed copies
     return np.stack([soxr.resample(np.ascontiguousarray(ch, dtype=np.float32), sr_in, sr_out, quality="HQ")
                      for ch in audio]).astype(np.float32, copy=False)
 
@@ -192,7 +192,8 @@ def validate_samples(audio: np.ndarray, name: object = "<array>") -> np.ndarray:
         raise InvalidSamplesError(name, f"{int(bad.sum())} NaN/inf samples")
     peak = float(np.abs(arr).max())
     if peak > MAX_ABS_SAMPLE:
-        raise InvalidSamplesError(name, f"peak magnitude {peak:.3g} (full scale is 1.0, at most {MAX_ABS_SAMPLE:g} accepted)")
+        raise InvalidSamplesError(name, f"peak magnitude {peak:.3g} (full scale is 1.0, "
+                                        f"at most {MAX_ABS_SAMPLE:g} accepted)")
     return arr
 
 

@@ -162,7 +162,9 @@ class OnnxDetector:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - any load failure is a bad model file
             raise CheckpointError(f"{self.path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from None
-        self.n_signal = int(self.session.get_inputs()[1].shape[1])
+        names = [i.name for i in self.session.get_inputs()]
+        if names != list(INPUT_NAMES):
+            raise CheckpointError(f"{self.path}: ONNX inputs {names}, expected {list(INPUT_NAMES)}")
 
     def __call__(self, mono: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mono = np.ascontiguousarray(mono, dtype=np.float32)
