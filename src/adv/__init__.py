@@ -1,5 +1,10 @@
 """Audio Distortion Validator: detects clipping, MP3 artifacts, noise, EQ and phase damage in music."""
 
+import os as _os
+
+# CPU thread pools that spin while waiting make inference ~50x slower on a busy 2-core machine
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 CLASSES = ("clean", "clipping", "mp3", "noise", "eq", "phase")

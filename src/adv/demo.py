@@ -24,7 +24,7 @@ def synthetic_song(seconds: float = 12.0, seed: int = 0) -> np.ndarray:
     out = np.zeros((2, n))
     chords = [(220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6), (196.0, 246.9, 293.7)]
     beat = int(SR * 0.5)
-    for k in range(n // beat + 1):
+    for k in range(-(-n // beat)):
         seg = slice(k * beat, min(n, (k + 1) * beat))
         env = np.exp(-3 * (t[seg] - t[seg][0]))
         for j, f in enumerate(chords[(k // 4) % 4]):

@@ -11,7 +11,8 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
     """Start samples of windows covering the track (last window flush with the end).
 
     Tracks shorter than one window give a single window of their own length. When more than
-    `max_windows` would be needed the hop is widened so the windows still span the whole track.
+    `max_windows` would be needed the hop is widened so the windows still span the whole track,
+    but never beyond the window length: every sample is analysed.
     """
     win = int(window_s * sr)
     if n_samples <= win:
@@ -20,7 +21,7 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
     hop = max(int(hop_s * sr), 1)
     n = span // hop + 1
     if n > max_windows:
-        n = max_windows
+        n = max(max_windows, int(np.ceil(span / win)) + 1)
         hop = span / (n - 1)
     starts = [int(round(i * hop)) for i in range(n)]
     if starts[-1] < span:
