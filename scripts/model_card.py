@@ -57,6 +57,9 @@ def main() -> None:
         " with fluidsynth); real ambience noise recordings from Debian game data.",
         f"- Splits grouped by source track: {summary['clips_per_split']} clips, {summary['tracks_per_split']} tracks.",
         "- Labels: clean or one kind (88 %) or two kinds at once (12 %); severities uniform in [0.1, 1] in four strata.",
+        f"- The heads are trained without clips whose strongest damage is below "
+        f"{cfg['head'].get('min_train_severity', 0)} (near-imperceptible), with clean clips weighted "
+        f"{cfg['head'].get('clean_weight', 1.0)}x; the backbone saw every clip.",
         "",
         "## Training",
         "```",
@@ -72,6 +75,9 @@ def main() -> None:
         "- per-class F1: " + ", ".join(f"{c} {t['per_class_f1'][c]:.3f}" for c in CLASSES),
         "- severity MAE (percentage points, clips where the kind is present): "
         + ", ".join(f"{k} {t['severity_mae_pp'][k]:.1f}" for k in DISTORTION_KINDS if k in t["severity_mae_pp"]),
+        f"- clean clips wrongly flagged as damaged (false-alarm rate): {t.get('clean_false_alarm_rate', float('nan')):.3f}",
+        "- damaged clips detected, by strongest severity: "
+        + ", ".join(f"{k}: {v:.1%}" for k, v in t.get("detection_rate_by_severity", {}).items()),
         f"- calibration (validation, mean one-vs-rest ECE): {report['calibration']['val_ece_before']:.4f} before, "
         f"{report['calibration']['val_ece_after']:.4f} after temperature scaling",
     ]
@@ -80,6 +86,12 @@ def main() -> None:
         lines.append(f"- {len(cv['folds'])}-fold cross-validation of the heads on train+val (grouped by track): "
                      f"macro-F1 {cv['macro_f1_mean']:.4f} ± {cv['macro_f1_std']:.4f}, binary F1 "
                      f"{cv['binary_f1_mean']:.4f} ± {cv['binary_f1_std']:.4f}")
+    if "test_above_floor" in report:
+        f = report["test_above_floor"]
+        lines += ["", f"Test split without near-imperceptible damage ({f['split']}, {f['n']} clips): binary F1 "
+                  f"{f['binary_f1']:.4f}, macro-F1 {f['macro_f1']:.4f}, per-class F1 "
+                  + ", ".join(f"{c} {f['per_class_f1'][c]:.3f}" for c in CLASSES)
+                  + ", severity MAE " + ", ".join(f"{k} {v:.1f}" for k, v in f["severity_mae_pp"].items()) + "."]
     lines += ["", "Confusion (single-label test clips; rows true, columns predicted):", "```"]
     from adv.training.metrics import format_confusion
 

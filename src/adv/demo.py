@@ -37,12 +37,13 @@ def synthetic_song(seconds: float = 12.0, seed: int = 0) -> np.ndarray:
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
 
 
-def example_song(cache: Path) -> np.ndarray:
+def example_song(cache: Path, seed: int = 3) -> np.ndarray:
+    """12 s of a Bach chorale (picked and instrumented by `seed`) rendered with fluidsynth."""
     try:
         from adv.data import midi_render
 
-        path, _ = midi_render.render_source(midi_render.corpus_scores(np.random.default_rng(3), {"bach": 1})[0][1],
-                                            "score", cache, "demo_song", seed=3)
+        score = midi_render.corpus_scores(np.random.default_rng(seed), {"bach": 1})[0][1]
+        path, _ = midi_render.render_source(score, "score", cache, f"demo_song_{seed}", seed=seed)
         audio = load_audio(path, target_sr=SR).samples
         start = int(min(5 * SR, max(0, audio.shape[1] - 12 * SR)))
         return audio[:, start:start + 12 * SR]

@@ -26,14 +26,28 @@ def predict_cached(model, split: CachedSplit, batch: int = 32) -> tuple[np.ndarr
     return np.concatenate(probs), np.concatenate(sevs)
 
 
-def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path) -> dict:
+def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0) -> dict:
+    """Metrics on a cached split; with min_severity, only clean clips and clips whose strongest
+    damage reaches it are counted."""
     model, meta = load_detector(model_path)
     split = CachedSplit(split_dir)
     probs, sev = predict_cached(model, split)
-    m = compute_metrics(split.labels, probs, split.severity, sev, meta.get("threshold", 0.5))
-    m["split"] = Path(split_dir).name
-    # per-variant recall of the distorted clips (which sub-types are missed)
     idx = split.index
+    labels, sev_true = split.labels, split.severity
+    if min_severity > 0:
+        worst = sev_true.max(axis=1)
+        keep = (worst == 0) | (worst >= min_severity)
+        probs, sev, labels, sev_true = probs[keep], sev[keep], labels[keep], sev_true[keep]
+        idx = idx[keep].reset_index(drop=True)
+    m = compute_metrics(labels, probs, sev_true, sev, meta.get("threshold", 0.5))
+    m["split"] = Path(split_dir).name + (f" (severity >= {min_severity})" if min_severity > 0 else "")
+    m["clean_false_alarm_rate"] = float((probs[labels[:, 0] == 1, 0] < meta.get("threshold", 0.5)).mean())
+    worst = sev_true.max(axis=1)
+    edges = [0.1, 0.325, 0.55, 0.775, 1.0001]
+    m["detection_rate_by_severity"] = {
+        f"{lo:.2f}-{min(hi, 1.0):.2f}": round(float((probs[(worst >= lo) & (worst < hi), 0] < 0.5).mean()), 3)
+        for lo, hi in zip(edges[:-1], edges[1:]) if ((worst >= lo) & (worst < hi)).any()}
+    # per-variant recall of the distorted clips (which sub-types are missed)
     dec_clean = probs[:, 0] >= meta.get("threshold", 0.5)
     var = {}
     for v in sorted(set(idx["variants"].fillna("").astype(str))):
@@ -71,7 +85,7 @@ def save_confusion_png(cm, path: Path, title: str) -> None:
 def format_metrics(m: dict) -> str:
     lines = [f"split {m.get('split', '?')}: {m['n']} clips",
              f"binary F1 {m['binary_f1']:.4f}  precision {m['binary_precision']:.4f}  recall {m['binary_recall']:.4f}",
-             f"macro-F1 {m['macro_f1']:.4f}",
+             f"macro-F1 {m['macro_f1']:.4f}   clean false-alarm rate {m.get('clean_false_alarm_rate', float('nan')):.3f}",
              "per-class F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["per_class_f1"].items()),
              "severity MAE (pp): " + "  ".join(f"{k} {v:.1f}" for k, v in m["severity_mae_pp"].items()),
              "confusion (single-label clips):", format_confusion(m["confusion"])]
@@ -83,6 +97,8 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2))
     m = report["test"]
     text = format_metrics(m)
+    if "test_above_floor" in report:
+        text += "\n\n" + format_metrics(report["test_above_floor"])
     if "cross_validation" in report:
         cv = report["cross_validation"]
         text += (f"\n{len(cv['folds'])}-fold CV (train+val, grouped by track): macro-F1 {cv['macro_f1_mean']:.4f} "

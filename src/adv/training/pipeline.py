@@ -49,6 +49,12 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
+def _above_floor(d: HeadData, floor: float) -> np.ndarray:
+    """Clean clips and clips whose strongest damage is at least `floor`."""
+    worst = d.severity.max(axis=1)
+    return (worst == 0) | (worst >= floor)
+
+
 def ablation(train: HeadData, val: HeadData, test: HeadData, hcfg: dict, seed: int) -> list[dict]:
     """Test metrics of heads trained on feature subsets (embedding frozen)."""
     all_cols = np.arange(len(FEATURE_NAMES))
@@ -85,6 +91,11 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
     data = {s: embeddings_for(model, feat_dir, out, s) for s in ("train", "val", "test")}
     hcfg = cfg["head"]
+    floor = hcfg.get("min_train_severity", 0.0)
+    full = data
+    # the heads learn and are calibrated without near-imperceptible damage (0 < severity < floor),
+    # which otherwise teaches them that clean-sounding music is probably damaged
+    data = {s: d.subset(_above_floor(d, floor)) for s, d in data.items()}
     head = train_head(data["train"], data["val"], hcfg, cfg["seed"], verbose=True)
     val_uncal, _ = predict_head(head, data["val"], calibrated=False)
     temps = calibrate_temperature(head, data["val"])
@@ -102,12 +113,15 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
+    if floor > 0:
+        report["test_above_floor"] = evaluate_model_on_cache(model_path, feat_dir / "test", min_severity=floor)
     if not skip_extras:
         report["ablation"] = ablation(data["train"], data["val"], data["test"], hcfg, cfg["seed"])
-        trval = HeadData(*(np.concatenate([getattr(data["train"], f), getattr(data["val"], f)])
+        trval = HeadData(*(np.concatenate([getattr(full["train"], f), getattr(full["val"], f)])
                            for f in ("embedding", "signal", "labels", "severity")))
         folds = np.concatenate([CachedSplit(feat_dir / s).index["fold"].to_numpy() for s in ("train", "val")])
-        report["cross_validation"] = cross_validate(trval, folds, hcfg, cfg["seed"])
+        keep = _above_floor(trval, floor)
+        report["cross_validation"] = cross_validate(trval.subset(keep), folds[keep], hcfg, cfg["seed"])
     report["train_seconds"] = round(time.time() - t0, 1)
     meta["metrics"] = {k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp",
                                                       "binary_precision")}

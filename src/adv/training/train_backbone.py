@@ -22,8 +22,13 @@ from adv.training.experiment_log import ExperimentLog
 from adv.training.metrics import compute_metrics
 
 
-def multitask_loss(out: dict, labels: torch.Tensor, sev: torch.Tensor, severity_weight: float) -> torch.Tensor:
-    type_loss = F.binary_cross_entropy_with_logits(out["type_logits"], labels)
+def multitask_loss(out: dict, labels: torch.Tensor, sev: torch.Tensor, severity_weight: float,
+                   clean_weight: float = 1.0) -> torch.Tensor:
+    """BCE over the six types (clean clips weighted by clean_weight) + weighted severity MSE."""
+    weight = None
+    if clean_weight != 1.0:
+        weight = 1.0 + (clean_weight - 1.0) * labels[:, :1]  # whole row of a clean clip
+    type_loss = F.binary_cross_entropy_with_logits(out["type_logits"], labels, weight=weight)
     # severities are learnt where the kind is present, and pulled to 0 (weakly) where it is absent
     present = labels[:, 1:]
     w = present + 0.1 * (1 - present)

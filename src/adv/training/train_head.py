@@ -59,7 +59,8 @@ def train_head(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: b
         order = rng.permutation(len(y))
         for i in range(0, len(order), hcfg["batch_size"]):
             idx = torch.from_numpy(order[i:i + hcfg["batch_size"]])
-            loss = multitask_loss(head(e[idx], s[idx]), y[idx], sev[idx], hcfg["severity_weight"])
+            loss = multitask_loss(head(e[idx], s[idx]), y[idx], sev[idx], hcfg["severity_weight"],
+                                  hcfg.get("clean_weight", 1.0))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
