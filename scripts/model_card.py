@@ -67,7 +67,9 @@ def main() -> None:
         "adv train --config configs/train.toml --ship-to src/adv/assets/detector.pt",
         "```",
         f"Backbone epochs run: {len(history)} (best validation macro-F1 "
-        f"{max(h['val_macro_f1'] for h in history):.4f}); wall time {report.get('train_seconds', 0) / 60:.0f} min on 2 CPU cores.",
+        f"{max(h['val_macro_f1'] for h in history):.4f}, log-mel only); backbone training "
+        f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; heads, calibration, ablation and "
+        f"cross-validation {report.get('train_seconds', 0) / 60:.0f} min (last run).",
         "",
         f"## Test-split metrics ({t['n']} clips from tracks never seen in training)",
         f"- binary F1 {t['binary_f1']:.4f} (precision {t['binary_precision']:.4f}, recall {t['binary_recall']:.4f})",
@@ -97,7 +99,8 @@ def main() -> None:
 
     lines += [format_confusion(t["confusion"]), "```", ""]
     if "ablation" in report:
-        lines += ["## Ablation (heads retrained on feature subsets, frozen backbone, test split)", "",
+        floor = cfg["head"].get("min_train_severity", 0)
+        lines += [f"## Ablation (heads retrained on feature subsets, frozen backbone; test split, severity >= {floor})", "",
                   _table(report["ablation"], ["features", "macro_f1", "binary_f1", "severity_mae_pp"] +
                          [f"f1_{c}" for c in CLASSES]), ""]
     var = t.get("detection_rate_by_variant", {})
