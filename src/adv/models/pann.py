@@ -286,58 +286,45 @@ class Cnn14(PannBase):
         return x
 
 
-class Cnn10(PannBase):
+class _FourBlockCnn(PannBase):
+    """Cnn10 / Cnn6 trunk: 4 conv blocks (64..512 channels) of type `block`, 512-d embedding."""
+
+    block: type[nn.Module] = ConvBlock
+
+    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
+                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
+                 width_mult: float = 1.0, *, spec_augment: bool = False):
+        _only_default_width(type(self).__name__, width_mult)
+        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
+                         spec_augment=spec_augment)
+        self.conv_block1 = self.block(1, 64)
+        self.conv_block2 = self.block(64, 128)
+        self.conv_block3 = self.block(128, 256)
+        self.conv_block4 = self.block(256, 512)
+        self.fc1 = nn.Linear(512, 512, bias=True)
+        self.fc_audioset = nn.Linear(512, classes_num, bias=True)
+        _init_layer(self.fc1)
+        _init_layer(self.fc_audioset)
+
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
+        for block in (self.conv_block1, self.conv_block2, self.conv_block3, self.conv_block4):
+            x = block(x, pool_size=(2, 2), pool_type="avg")
+            x = F.dropout(x, p=0.2, training=self.training)
+        return x
+
+
+class Cnn10(_FourBlockCnn):
     """4 double-conv blocks (64..512 channels), 512-d embedding (~5.2M params)."""
 
     arch_name = "Cnn10"
-
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 width_mult: float = 1.0, *, spec_augment: bool = False):
-        _only_default_width(type(self).__name__, width_mult)
-        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
-                         spec_augment=spec_augment)
-        self.conv_block1 = ConvBlock(1, 64)
-        self.conv_block2 = ConvBlock(64, 128)
-        self.conv_block3 = ConvBlock(128, 256)
-        self.conv_block4 = ConvBlock(256, 512)
-        self.fc1 = nn.Linear(512, 512, bias=True)
-        self.fc_audioset = nn.Linear(512, classes_num, bias=True)
-        _init_layer(self.fc1)
-        _init_layer(self.fc_audioset)
-
-    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
-        for block in (self.conv_block1, self.conv_block2, self.conv_block3, self.conv_block4):
-            x = block(x, pool_size=(2, 2), pool_type="avg")
-            x = F.dropout(x, p=0.2, training=self.training)
-        return x
+    block = ConvBlock
 
 
-class Cnn6(PannBase):
+class Cnn6(_FourBlockCnn):
     """4 single 5x5-conv blocks (64..512 channels), 512-d embedding (~4.8M params)."""
 
     arch_name = "Cnn6"
-
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 width_mult: float = 1.0, *, spec_augment: bool = False):
-        _only_default_width(type(self).__name__, width_mult)
-        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
-                         spec_augment=spec_augment)
-        self.conv_block1 = ConvBlock5x5(1, 64)
-        self.conv_block2 = ConvBlock5x5(64, 128)
-        self.conv_block3 = ConvBlock5x5(128, 256)
-        self.conv_block4 = ConvBlock5x5(256, 512)
-        self.fc1 = nn.Linear(512, 512, bias=True)
-        self.fc_audioset = nn.Linear(512, classes_num, bias=True)
-        _init_layer(self.fc1)
-        _init_layer(self.fc_audioset)
-
-    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
-        for block in (self.conv_block1, self.conv_block2, self.conv_block3, self.conv_block4):
-            x = block(x, pool_size=(2, 2), pool_type="avg")
-            x = F.dropout(x, p=0.2, training=self.training)
-        return x
+    block = ConvBlock5x5
 
 
 def _conv_bn(inp: int, oup: int, stride: int) -> nn.Sequential:
