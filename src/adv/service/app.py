@@ -27,117 +27,37 @@ import asyncio
 import hmac
 import logging
 import os
-import tempfile
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from fastapi import FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from adv import __version__
-from adv.audio_io import sniff_format
-from adv.errors import AudioError, EmptyAudioError, NotAudioError
+from adv.errors import AudioError
 
 logger = logging.getLogger("adv.service")
+
+from adv.service.schemas import (
+    AnalysisResult, BatchResponse, ErrorBody, Health, ModelInfo,
+)
+from adv.service.uploads import ServiceProblem, audio_problem, UploadedFile, UploadReceiver
 
 DEFAULT_MAX_UPLOAD_MB = 100.0
 DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_MAX_BATCH_FILES = 20
-SNIFF_BYTES = 64  # as many as adv.audio_io.load_audio looks at
 MULTIPART_OVERHEAD = 64 * 1024  # allowance per file for boundaries, part headers, small form fields
 API_KEY_HEADER = "X-API-Key"
 
-_SUFFIX = {"wav": ".wav", "aiff": ".aiff", "flac": ".flac", "ogg": ".ogg", "mp3": ".mp3",
-           "aac": ".aac", "webm": ".webm", "mp4": ".m4a"}
 
-
-# --------------------------------------------------------------------------- response schemas
-class ErrorBody(BaseModel):
-    """Body of every 4xx/5xx answer produced by the service."""
-
-    error: str = Field(description="error type, e.g. NotAudioError, CorruptAudioError, FileTooLarge")
-    detail: str = Field(description="human-readable message naming the uploaded file")
-    filename: str | None = Field(None, description="the client's file name, when the error concerns one file")
-
-
-class FileError(ErrorBody):
-    """A batch entry for a file that could not be analysed."""
-
-    filename: str
-    status_code: int = Field(description="the status a single /analyze of this file would have returned")
-
-
-class TypeScore(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    probability: float = Field(description="0..1")
-    detected: bool
-    severity: float = Field(description="0..100, median over the flagged windows")
-    worst_severity: float = Field(description="0..100")
-    flagged_windows: int
-
-
-class Segment(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    start: float = Field(description="seconds")
-    end: float = Field(description="seconds")
-    has_distortion: bool
-    distortion_type: str
-    confidence: float = Field(description="0..1")
-    probabilities: dict[str, float] = Field(description="class -> probability")
-    severity: dict[str, float] = Field(description="distortion -> severity 0..100")
-
-
-class AnalysisResult(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    filename: str = Field(description="the client's file name")
-    has_distortion: bool
-    distortion_type: str = Field(description="clean, clipping, mp3, noise, eq or phase")
-    severity: float = Field(description="0..100 for the main distortion (0 when clean)")
-    worst_severity: float | None = Field(None, description="0..100, worst window")
-    confidence: float = Field(description="0..1, confidence in the verdict")
-    types: dict[str, TypeScore] = Field(description="per distortion type")
-    detected_types: list[str]
-    segments: list[Segment] | None = Field(None, description="per-window timeline (omitted with segments=false)")
-    duration: float = Field(description="seconds")
-    sample_rate: int = Field(description="of the uploaded file")
-    channels: int = Field(description="of the uploaded file")
-    format: str = Field(description="container sniffed from the content")
-    notes: list[str]
-    model_version: str | None
-    analysis_ms: float
-    decode_ms: float
-
-
-class BatchResponse(BaseModel):
-    n_files: int
-    n_errors: int
-    results: list[AnalysisResult | FileError] = Field(description="in upload order; entries with 'error' failed")
-
-
-class Health(BaseModel):
-    status: str = "ok"
-    model_loaded: bool
-    version: str = Field(description="package version")
-
-
-class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    package_version: str
-    model_version: str | None
-    classes: list[str]
 
 
 # --------------------------------------------------------------------------- settings and errors
@@ -181,196 +101,6 @@ def _settings(max_upload_mb, api_key, max_concurrent, tmp_dir, max_batch_files) 
                            max_concurrent=conc, tmp_dir=str(tmp) if tmp else None, max_batch_files=nfiles)
 
 
-class ServiceProblem(Exception):
-    """An error answer: status code and the JSON error body."""
-
-    def __init__(self, status_code: int, error: str, detail: str, filename: str | None = None):
-        super().__init__(detail)
-        self.status_code, self.error, self.detail, self.filename = status_code, error, detail, filename
-        self.close_connection = False  # set when answering before the request body was read
-
-    def body(self) -> dict:
-        return {"error": self.error, "detail": self.detail, "filename": self.filename}
-
-    def entry(self) -> dict:
-        return {**self.body(), "status_code": self.status_code}
-
-
-def _clean_filename(raw: bytes | None) -> str | None:
-    """The client's file name, for messages only: last path component, no control characters."""
-    if not raw:
-        return None
-    name = raw.decode("utf-8", errors="replace").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
-    return name[:255] or None
-
-
-def _audio_problem(exc: AudioError, filename: str, tmp_path: str | None) -> ServiceProblem:
-    """Maps a decoder/validator error to 415 (not audio) or 422, naming the client's file."""
-    msg = str(exc)
-    if tmp_path:
-        msg = msg.replace(tmp_path, filename).replace(os.path.basename(tmp_path), filename)
-    status = 415 if isinstance(exc, NotAudioError) else 422
-    return ServiceProblem(status, type(exc).__name__, msg, filename)
-
-
-# --------------------------------------------------------------------------- streaming upload parser
-@dataclass
-class _UploadedFile:
-    filename: str
-    size: int = 0
-    head: bytearray = field(default_factory=bytearray)
-    fh: BinaryIO | None = None
-    path: str | None = None
-    fmt: str | None = None
-    problem: ServiceProblem | None = None
-
-
-class _UploadReceiver:
-    """Feeds a multipart body through python-multipart's push parser, writing every part of
-    ``file_field`` straight to its own temporary file.
-
-    Per-file problems (too large, not audio, empty) are recorded on the file; with ``strict`` they
-    are raised at once so the request is answered without reading the rest of the body.
-    """
-
-    def __init__(self, boundary: bytes, *, file_field: str, max_files: int, max_file_bytes: int,
-                 tmp_dir: str | None, strict: bool):
-        self.file_field, self.max_files, self.max_file_bytes = file_field, max_files, max_file_bytes
-        self.tmp_dir, self.strict = tmp_dir, strict
-        self.files: list[_UploadedFile] = []
-        self.other_fields: list[str] = []
-        self.finished = False
-        self._paths: list[str] = []
-        self._cur: _UploadedFile | None = None
-        self._hname = bytearray()
-        self._hval = bytearray()
-        self._headers: dict[bytes, bytes] = {}
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._on_part_begin,
-            "on_header_field": self._on_header_field,
-            "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end,
-            "on_headers_finished": self._on_headers_finished,
-            "on_part_data": self._on_part_data,
-            "on_part_end": self._on_part_end,
-            "on_end": self._on_end,
-        })
-
-    # -- parser callbacks
-    def _on_part_begin(self) -> None:
-        self._cur = None
-        self._headers = {}
-        self._hname.clear()
-        self._hval.clear()
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._hname += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._hval += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers[bytes(self._hname).strip().lower()] = bytes(self._hval).strip()
-        self._hname.clear()
-        self._hval.clear()
-
-    def _on_headers_finished(self) -> None:
-        _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
-        name = opts.get(b"name", b"").decode("utf-8", errors="replace")
-        if name != self.file_field:
-            self.other_fields.append(name)
-            return  # data of other form fields is discarded
-        if len(self.files) >= self.max_files:
-            if self.max_files == 1:
-                detail = "send one file per request to /analyze (use /analyze/batch for several)"
-            else:
-                detail = f"too many files: at most {self.max_files} per batch request"
-            raise ServiceProblem(400, "TooManyFiles", detail)
-        f = _UploadedFile(filename=_clean_filename(opts.get(b"filename")) or f"upload-{len(self.files) + 1}")
-        self.files.append(f)
-        self._cur = f
-
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        f = self._cur
-        if f is None or f.problem is not None:
-            return
-        f.size += end - start
-        if f.size > self.max_file_bytes:
-            mb = self.max_file_bytes / 1e6
-            self._fail(f, ServiceProblem(413, "FileTooLarge",
-                                         f"{f.filename}: upload exceeds the limit of {mb:g} MB", f.filename))
-            return
-        if f.fh is not None:
-            f.fh.write(data[start:end])
-            return
-        f.head += data[start:end]
-        if len(f.head) >= SNIFF_BYTES:
-            self._open(f)
-
-    def _on_part_end(self) -> None:
-        f, self._cur = self._cur, None
-        if f is None or f.problem is not None:
-            return
-        if f.fh is None:
-            if f.size == 0:
-                self._fail(f, _audio_problem(EmptyAudioError(f.filename, "0 bytes uploaded"), f.filename, None))
-                return
-            self._open(f)  # shorter than SNIFF_BYTES
-            if f.problem is not None:
-                return
-        f.fh.close()
-
-    def _on_end(self) -> None:
-        self.finished = True
-
-    # -- helpers
-    def _open(self, f: _UploadedFile) -> None:
-        head = bytes(f.head)
-        f.fmt = sniff_format(head[:SNIFF_BYTES])
-        if f.fmt is None:
-            exc = NotAudioError(f.filename, f"content does not look like audio (starts with {head[:8]!r})")
-            self._fail(f, _audio_problem(exc, f.filename, None))
-            return
-        fh = tempfile.NamedTemporaryFile(mode="wb", prefix="adv-upload-", suffix=_SUFFIX.get(f.fmt, ""),
-                                         dir=self.tmp_dir, delete=False)
-        self._paths.append(fh.name)
-        f.fh, f.path = fh, fh.name
-        fh.write(head)
-        f.head = bytearray()
-
-    def _fail(self, f: _UploadedFile, problem: ServiceProblem) -> None:
-        f.problem = problem
-        f.head = bytearray()
-        if f.fh is not None:
-            f.fh.close()
-        if f.path:
-            self.discard(f.path)
-            f.path = None
-        if self.strict:
-            raise problem
-
-    # -- public
-    def feed(self, chunk: bytes) -> None:
-        self.parser.write(chunk)
-
-    def discard(self, path: str) -> None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            logger.warning("could not remove temporary file %s", path, exc_info=True)
-
-    def cleanup(self) -> None:
-        for f in self.files:
-            if f.fh is not None and not f.fh.closed:
-                f.fh.close()
-        for p in self._paths:
-            self.discard(p)
-        self._paths.clear()
-
-
 # --------------------------------------------------------------------------- the service
 class _Service:
     """Per-app state: settings, the one validator, the analysis semaphore."""
@@ -403,7 +133,7 @@ class _Service:
             self._sem, self._sem_loop = asyncio.Semaphore(self.settings.max_concurrent), loop
         return self._sem
 
-    def receiver(self, request: Request, *, file_field: str, max_files: int, strict: bool) -> _UploadReceiver:
+    def receiver(self, request: Request, *, file_field: str, max_files: int, strict: bool) -> UploadReceiver:
         ctype, opts = parse_options_header(request.headers.get("content-type", ""))
         boundary = opts.get(b"boundary")
         if ctype != b"multipart/form-data" or not boundary:
@@ -411,13 +141,13 @@ class _Service:
             p.close_connection = True  # the body is not read
             raise p
         try:
-            return _UploadReceiver(boundary, file_field=file_field, max_files=max_files,
+            return UploadReceiver(boundary, file_field=file_field, max_files=max_files,
                                    max_file_bytes=self.settings.max_upload_bytes, tmp_dir=self.settings.tmp_dir,
                                    strict=strict)
         except Exception:  # e.g. an over-long boundary
             raise ServiceProblem(400, "BadRequest", "invalid multipart boundary") from None
 
-    async def receive(self, request: Request, rec: _UploadReceiver, max_files: int) -> None:
+    async def receive(self, request: Request, rec: UploadReceiver, max_files: int) -> None:
         """Streams the request body through the receiver, enforcing the total body limit."""
         cap = max_files * (self.settings.max_upload_bytes + MULTIPART_OVERHEAD)
         mb = self.settings.max_upload_mb
@@ -449,7 +179,7 @@ class _Service:
         if not rec.finished:
             raise ServiceProblem(400, "BadRequest", "incomplete multipart body (no closing boundary)")
 
-    async def analyze_file(self, f: _UploadedFile, segments: bool) -> dict:
+    async def analyze_file(self, f: UploadedFile, segments: bool) -> dict:
         """Runs the validator on one received file (in the thread pool, under the semaphore)."""
         if f.problem is not None:
             raise f.problem
@@ -458,7 +188,7 @@ class _Service:
             async with self.semaphore():
                 result = await run_in_threadpool(v.analyze, f.path)
         except AudioError as exc:
-            raise _audio_problem(exc, f.filename, f.path) from None
+            raise audio_problem(exc, f.filename, f.path) from None
         except Exception:
             logger.exception("analysis of upload %r (%s) failed", f.filename, f.path)
             raise ServiceProblem(500, "InternalError",

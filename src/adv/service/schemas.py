@@ -1,0 +1,84 @@
+"""Response schemas of the HTTP service (they document /docs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    """Body of every 4xx/5xx answer produced by the service."""
+
+    error: str = Field(description="error type, e.g. NotAudioError, CorruptAudioError, FileTooLarge")
+    detail: str = Field(description="human-readable message naming the uploaded file")
+    filename: str | None = Field(None, description="the client's file name, when the error concerns one file")
+
+
+class FileError(ErrorBody):
+    """A batch entry for a file that could not be analysed."""
+
+    filename: str
+    status_code: int = Field(description="the status a single /analyze of this file would have returned")
+
+
+class TypeScore(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    probability: float = Field(description="0..1")
+    detected: bool
+    severity: float = Field(description="0..100, median over the flagged windows")
+    worst_severity: float = Field(description="0..100")
+    flagged_windows: int
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    start: float = Field(description="seconds")
+    end: float = Field(description="seconds")
+    has_distortion: bool
+    distortion_type: str
+    confidence: float = Field(description="0..1")
+    probabilities: dict[str, float] = Field(description="class -> probability")
+    severity: dict[str, float] = Field(description="distortion -> severity 0..100")
+
+
+class AnalysisResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    filename: str = Field(description="the client's file name")
+    has_distortion: bool
+    distortion_type: str = Field(description="clean, clipping, mp3, noise, eq or phase")
+    severity: float = Field(description="0..100 for the main distortion (0 when clean)")
+    worst_severity: float | None = Field(None, description="0..100, worst window")
+    confidence: float = Field(description="0..1, confidence in the verdict")
+    types: dict[str, TypeScore] = Field(description="per distortion type")
+    detected_types: list[str]
+    segments: list[Segment] | None = Field(None, description="per-window timeline (omitted with segments=false)")
+    duration: float = Field(description="seconds")
+    sample_rate: int = Field(description="of the uploaded file")
+    channels: int = Field(description="of the uploaded file")
+    format: str = Field(description="container sniffed from the content")
+    notes: list[str]
+    model_version: str | None
+    analysis_ms: float
+    decode_ms: float
+
+
+class BatchResponse(BaseModel):
+    n_files: int
+    n_errors: int
+    results: list[AnalysisResult | FileError] = Field(description="in upload order; entries with 'error' failed")
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    model_loaded: bool
+    version: str = Field(description="package version")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    package_version: str
+    model_version: str | None
+    classes: list[str]
