@@ -11,7 +11,9 @@ Two stages share this module:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.stats import norm
 from torch import nn
 
 from adv import CLASSES, DISTORTION_KINDS
@@ -36,11 +38,16 @@ class BackboneWithHead(nn.Module):
 class DistortionHead(nn.Module):
     """Stage 2: MLP over [embedding, signal features] with calibrated type outputs."""
 
-    def __init__(self, embed_dim: int, n_signal: int, hidden: int = 256, dropout: float = 0.2):
+    def __init__(self, embed_dim: int, n_signal: int, hidden: int = 256, dropout: float = 0.2, n_knots: int = 0):
         super().__init__()
-        self.embed_dim, self.n_signal = embed_dim, n_signal
+        self.embed_dim, self.n_signal, self.n_knots = embed_dim, n_signal, n_knots
         self.register_buffer("sig_mean", torch.zeros(n_signal))
         self.register_buffer("sig_std", torch.ones(n_signal))
+        if n_knots:  # quantile normalisation: a monotone piecewise-linear map per feature (fit_quantiles)
+            self.register_buffer("knot_lo", torch.zeros(n_signal, n_knots - 1))
+            self.register_buffer("knot_hi", torch.zeros(n_signal, n_knots - 1))
+            self.register_buffer("knot_slope", torch.zeros(n_signal, n_knots - 1))
+            self.register_buffer("knot_v0", torch.zeros(n_signal))
         self.register_buffer("temperature", torch.ones(len(CLASSES)))
         self.body = nn.Sequential(
             nn.Linear(embed_dim + n_signal, hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -49,12 +56,39 @@ class DistortionHead(nn.Module):
         self.type_out = nn.Linear(hidden, len(CLASSES))
         self.sev_out = nn.Linear(hidden, len(DISTORTION_KINDS))
 
+    def fit_quantiles(self, signal: np.ndarray) -> None:
+        """Maps each signal feature through its training quantiles onto a standard normal scale
+        (like sklearn's QuantileTransformer: tied quantiles share their mean level), which tames
+        the heavy-tailed features; values outside the training range saturate at about ±3.1."""
+        k = self.n_knots
+        levels = np.linspace(0.0, 1.0, k)
+        q = np.quantile(signal.astype(np.float64), levels, axis=0).T  # [S, K]
+        knots, values = np.zeros_like(q), np.zeros_like(q)
+        for j in range(q.shape[0]):
+            uniq, inv = np.unique(q[j], return_inverse=True)
+            lv = np.array([levels[inv == i].mean() for i in range(len(uniq))])
+            knots[j, :len(uniq)], knots[j, len(uniq):] = uniq, uniq[-1]
+            v = norm.ppf(np.clip(lv, 1e-3, 1 - 1e-3))
+            values[j, :len(uniq)], values[j, len(uniq):] = v, v[-1]
+        width = np.diff(knots, axis=1)
+        slope = np.where(width > 0, np.diff(values, axis=1) / np.where(width > 0, width, 1.0), 0.0)
+        for name, arr in (("knot_lo", knots[:, :-1]), ("knot_hi", knots[:, 1:]), ("knot_slope", slope),
+                          ("knot_v0", values[:, 0])):
+            getattr(self, name).copy_(torch.from_numpy(arr.astype(np.float32)))
+
+    def normalise_signal(self, signal: torch.Tensor) -> torch.Tensor:
+        if not self.n_knots:
+            return (signal - self.sig_mean) / self.sig_std
+        x = signal.unsqueeze(-1)  # min/max rather than clamp: ONNX Clip takes scalar bounds only
+        seg = torch.minimum(torch.maximum(x, self.knot_lo), self.knot_hi) - self.knot_lo
+        return self.knot_v0 + (seg * self.knot_slope).sum(dim=-1)
+
     def forward(self, embedding: torch.Tensor, signal: torch.Tensor) -> dict:
         parts = []
         if self.embed_dim:
             parts.append(embedding)
         if self.n_signal:
-            parts.append((signal - self.sig_mean) / self.sig_std)
+            parts.append(self.normalise_signal(signal))
         h = self.body(torch.cat(parts, dim=1))
         logits = self.type_out(h)
         return {"type_logits": logits, "calibrated_logits": logits / self.temperature,

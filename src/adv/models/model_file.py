@@ -29,7 +29,7 @@ def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: t
         "format": FORMAT,
         "classes": list(CLASSES),
         "backbone": {"name": backbone_name, "kwargs": backbone_kw, "state": state},
-        "head": {"embed_dim": head.embed_dim, "n_signal": head.n_signal,
+        "head": {"embed_dim": head.embed_dim, "n_signal": head.n_signal, "n_knots": head.n_knots,
                  "hidden": head.body[0].out_features, "state": head.state_dict()},
         "meta": meta,
     }
@@ -58,7 +58,7 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
     if bad or unexpected:
         raise CheckpointError(f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})")
     h = payload["head"]
-    head = DistortionHead(h["embed_dim"], h["n_signal"], h["hidden"])
+    head = DistortionHead(h["embed_dim"], h["n_signal"], h["hidden"], n_knots=h.get("n_knots", 0))
     head.load_state_dict(h["state"])
     model = DistortionDetector(backbone, head).eval()
     return model, payload["meta"]

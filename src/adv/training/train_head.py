@@ -46,7 +46,11 @@ def predict_head(head: DistortionHead, d: HeadData, calibrated: bool = True) -> 
 def train_head(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: bool = False) -> DistortionHead:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = DistortionHead(train.embedding.shape[1], train.signal.shape[1], hcfg["hidden"], hcfg["dropout"])
+    n_knots = hcfg.get("quantile_knots", 0) if hcfg.get("signal_norm", "standard") == "quantile" else 0
+    head = DistortionHead(train.embedding.shape[1], train.signal.shape[1], hcfg["hidden"], hcfg["dropout"],
+                          n_knots=n_knots if train.signal.shape[1] else 0)
+    if train.signal.shape[1] and head.n_knots:
+        head.fit_quantiles(train.signal)
     if train.signal.shape[1]:
         mean, std = train.signal.mean(axis=0), train.signal.std(axis=0)
         head.sig_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
