@@ -11,10 +11,17 @@ REPO_DIR = PACKAGE_DIR.parent.parent
 CONFIG_DIR = Path(os.environ.get("ADV_CONFIG_DIR", REPO_DIR / "configs"))
 
 
-def cache_dir() -> Path:
-    """Downloads, unpacked packages and renders; ADV_CACHE_DIR overrides ~/.cache/adv."""
-    d = Path(os.environ.get("ADV_CACHE_DIR", Path.home() / ".cache" / "adv"))
-    d.mkdir(parents=True, exist_ok=True)
+def cache_dir(create: bool = True) -> Path:
+    """Root of every cache (downloads, unpacked packages, renders, PANN checkpoints, ONNX exports):
+    ADV_CACHE_DIR, else $XDG_CACHE_HOME/adv, else ~/.cache/adv."""
+    root = os.environ.get("ADV_CACHE_DIR")
+    if root:
+        d = Path(root).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        d = (Path(xdg) if xdg else Path.home() / ".cache") / "adv"
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
     return d
 
 

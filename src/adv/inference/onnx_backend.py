@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from adv.config import cache_dir as adv_cache_dir
 from adv.errors import CheckpointError
+from adv.models.checkpoints import md5sum
 
 #: bump when the exported graph changes for the same model file (invalidates cached exports)
 EXPORT_VERSION = "adv-onnx-1"
@@ -48,22 +50,13 @@ class WaveformDetector(nn.Module):
 
 
 def model_digest(model_path: str | os.PathLike) -> str:
-    """md5 of the model file's bytes and the export version (the cache key of its ONNX graph)."""
-    h = hashlib.md5()
-    with open(model_path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    h.update(EXPORT_VERSION.encode())
-    return h.hexdigest()
+    """md5 of the model file's md5 and the export version (the cache key of its ONNX graph)."""
+    return hashlib.md5((md5sum(model_path) + EXPORT_VERSION).encode()).hexdigest()
 
 
 def cache_dir() -> Path:
-    """ADV_CACHE_DIR, else $XDG_CACHE_HOME/adv, else ~/.cache/adv; the ONNX files go to <it>/onnx."""
-    base = os.environ.get("ADV_CACHE_DIR")
-    if base:
-        return Path(base) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "adv" / "onnx"
+    """``onnx/`` in :func:`adv.config.cache_dir` (ADV_CACHE_DIR, else $XDG_CACHE_HOME/adv, else ~/.cache/adv)."""
+    return adv_cache_dir(create=False) / "onnx"
 
 
 def _atomic_target(path: Path) -> Path:

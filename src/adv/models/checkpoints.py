@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from adv.config import cache_dir as adv_cache_dir
 from adv.errors import CheckpointError
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
 ZENODO_RECORD = 3987831
 _URL_TEMPLATE = "https://zenodo.org/record/{record}/files/{quoted}?download=1"
 ENV_CHECKPOINT = "ADV_PANN_CHECKPOINT"
-ENV_CACHE = "ADV_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,12 @@ def md5sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 
 
 def cache_dir() -> Path:
-    """Where downloaded checkpoints live: ``$ADV_CACHE_DIR/pann`` (default ``~/.cache/adv/pann``).
+    """Where downloaded checkpoints live: ``pann/`` in :func:`adv.config.cache_dir`
+    (``$ADV_CACHE_DIR/pann``, default ``~/.cache/adv/pann``).
 
     Not created here; :func:`download_checkpoint` creates it when needed.
     """
-    root = os.environ.get(ENV_CACHE)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "adv"
-    return base / "pann"
+    return adv_cache_dir(create=False) / "pann"
 
 
 # --------------------------------------------------------------------------
