@@ -123,13 +123,7 @@ def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int,
     mono1 = window.mean(axis=0)[None]
     monob = np.repeat(mono1, len(batch), axis=0)
     sigb = np.repeat(sig1, len(batch), axis=0)
-    if backend == "torch":
-        def model_call(mono, sig):
-            with torch.inference_mode():
-                mel = v.model.backbone.extract_logmel(torch.from_numpy(mono))
-                return v.model(mel, torch.from_numpy(sig))
-    else:
-        model_call = v._onnx
+    model_call = v.predict
     res["model_ms"] = _pct(_times(lambda: model_call(mono1, sig1), runs))
     t_batch = float(np.median(_times(lambda: model_call(monob, sigb), 3, warmup=1))) / 1000.0
     res["batched_model_x_realtime"] = round(len(batch) * CLIP_S / t_batch, 1)

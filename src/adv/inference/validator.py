@@ -102,16 +102,22 @@ class AudioDistortionValidator:
             chunk = [audio[:, s:s + win] for s in starts[b:b + self.batch_size]]
             sig = np.stack([compute_signal_features(c, sr) for c in chunk])
             mono = np.stack([c.mean(axis=0) for c in chunk])
-            onnx = self._onnx
-            if onnx is not None:
-                p, v = onnx(mono, sig)
-            else:
-                with self._lock:
-                    mel = self.model.backbone.extract_logmel(torch.from_numpy(mono))
-                    p, v = (t.numpy() for t in self.model(mel, torch.from_numpy(sig)))
+            p, v = self.predict(mono, sig)
             probs.append(p)
             sevs.append(v)
         return np.concatenate(probs), np.concatenate(sevs), starts
+
+    @torch.inference_mode()
+    def predict(self, mono: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model only: mono windows [B, L] at the model rate + their signal features [B, D] ->
+        (type probabilities [B, 6], severities [B, 5]), on the active backend."""
+        onnx = self._onnx
+        if onnx is not None:
+            return onnx(mono, signal)
+        with self._lock:
+            mel = self.model.backbone.extract_logmel(torch.from_numpy(mono))
+            p, v = self.model(mel, torch.from_numpy(signal))
+        return p.numpy(), v.numpy()
 
     def _analyze_audio(self, audio: np.ndarray, name: str, info: dict) -> dict:
         t0 = time.perf_counter()
