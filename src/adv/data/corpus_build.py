@@ -32,6 +32,7 @@ from adv.data import midi_render
 from adv.data.corpus_plan import PlannedClip, plan_corpus
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
+from adv.distortions import SEVERITY_MAPS_VERSION
 from adv.data.track_scan import Filters, scan_track
 
 MUSIC21_LICENCE = "music21 corpus (public-domain scores, BSD-3 package); rendered with FluidR3_GM (MIT)"
@@ -240,7 +241,7 @@ def summarise(m: pd.DataFrame, tracks: list[dict], noise: list[SourceFile], seco
         hist, _ = np.histogram(sev, bins=edges)
         table[kind] = {f"{edges[i]:.2f}-{edges[i + 1]:.2f}": int(h) for i, h in enumerate(hist)}
     return {
-        "seed": seed, "small": small, "clips": len(m),
+        "seed": seed, "small": small, "severity_maps": SEVERITY_MAPS_VERSION, "clips": len(m),
         "hours": round(float(m["duration_s"].sum()) / 3600, 2),
         "source_tracks": int(m["source_track"].nunique()),
         "tracks_screened": len(tracks),

@@ -9,6 +9,11 @@ comes from ``rng`` and ``params`` is a JSON-serialisable dict that always holds 
 of keywords (e.g. ``noise_bank=``) can be passed to all of them.
 
 ``combine.apply_combination`` chains several kinds in a fixed, realistic order.
+
+Severity maps, version 2 (``SEVERITY_MAPS_VERSION``): any severity above 0 starts at a
+just-audible strength (MP3 128 kbps, SNR 24 dB, EQ stop band -4 dB, a polarity flip above 4 kHz,
+...) and grows to gross damage at 1. Version 1 started from nothing, so about a quarter of its
+severity range was inaudible yet labelled damaged.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Callable
 import numpy as np
 
 from adv.distortions import clipping, eq, mp3, noise, phase
+
+SEVERITY_MAPS_VERSION = 2
 
 _MODULES = {m.KIND: m for m in (clipping, mp3, noise, eq, phase)}
 
@@ -38,5 +45,5 @@ def apply_distortion(kind: str, audio: np.ndarray, sr: int, severity: float, rng
 
 from adv.distortions.combine import CHAIN_ORDER, apply_combination  # noqa: E402
 
-__all__ = ["GENERATORS", "VARIANTS", "KINDS", "CHAIN_ORDER", "apply_distortion", "apply_combination",
+__all__ = ["SEVERITY_MAPS_VERSION", "GENERATORS", "VARIANTS", "KINDS", "CHAIN_ORDER", "apply_distortion", "apply_combination",
            "clipping", "mp3", "noise", "eq", "phase"]

@@ -1,4 +1,5 @@
-"""Spectral colouring (EQ damage): telephone, underwater, tinny, shelf/peak and cabinet curves.
+"""Spectral colouring (EQ damage and band-limiting): telephone, underwater, tinny, shelf/peak,
+cabinet, band-limit (low-pass) and bass-cut (high-pass) curves.
 
 All filtering is zero-phase (``scipy.signal.sosfiltfilt``, i.e. forward-backward), so the EQ
 changes magnitudes only (no phase damage that could be confused with the ``phase`` kind) and
@@ -8,12 +9,13 @@ channel. Biquad gains are specified as the total (forward-backward) gain: each p
 Severity -> strength:
 
 * ``telephone``, ``underwater``, ``tinny``, ``cabinet`` (filter variants): wet/dry mix
-  ``m = severity``, ``y = (1 - m) * x + m * H(x)``. Because ``H`` is zero-phase, every frequency's
-  gain moves monotonically from 0 dB (m = 0) to the filter's full response (m = 1). Note the
-  stop band is only attenuated by ``20 * log10(1 - m)`` dB (-6 dB at 0.5, -20 dB at 0.9), so the
-  audible damage concentrates towards severity 1.
+  ``y = (1 - m) * x + m * H(x)`` with the mix set so that the stop band is attenuated by
+  ``A = 4 + 36 * severity`` dB: ``m = 1 - 10 ** (-A / 20)`` (4 dB just above 0, 7.6 dB at 0.1,
+  22 dB at 0.5, 40 dB at 1). Because ``H`` is zero-phase, every frequency's gain moves
+  monotonically with ``m``. (Corpus v1 used ``m = severity``: the stop band fell by only 0.9 dB at
+  severity 0.1 and 6 dB at 0.5, so most of the range was inaudible.)
 * ``shelf_peak``: every band gain (in dB) is the randomly drawn full-strength gain times
-  ``severity``.
+  ``0.35 + 0.65 * severity`` (2-6 dB shelves just above 0).
 
 The output is then scaled to the input's RMS over the whole clip (``makeup_gain_db``, capped at
 +20 dB) so the level stays comparable; nothing is clipped (peaks may exceed 1.0). Severity 0
@@ -30,6 +32,10 @@ Variants (random parameters drawn with ``rng``; frequencies are kept below 0.45 
   U(1500, 2500) Hz.
 * ``shelf_peak``: low shelf U(60, 300) Hz and high shelf U(2, 8) kHz with +-U(6, 15) dB each, plus
   1-3 peaking bands at log-uniform 150 Hz - 6 kHz, Q U(0.5, 4), +-U(6, 18) dB (random signs).
+* ``band_limit``: 12th-order Butterworth low-pass (forward-backward of 6th order), cut-off
+  log-uniform 3-10 kHz: band-limited audio (a low-rate source upsampled, a lazy low-pass), which
+  unlike a codec leaves the band below the cut-off untouched.
+* ``bass_cut``: 8th-order Butterworth high-pass, cut-off log-uniform 150-600 Hz (thin sound).
 * ``cabinet``: a guitar-cabinet / small-speaker colouring: gentle band-pass (2nd-order Butterworth
   edges at U(70, 130) Hz and U(3.5, 6) kHz) with 2-4 resonant peaks (log-uniform 150 Hz - 4 kHz,
   Q U(2, 8), +U(4, 10) dB) and one dip (400 Hz - 1.5 kHz, Q U(1, 4), -U(6, 12) dB).
@@ -48,9 +54,23 @@ from adv.distortions.common import check_audio_and_severity as _check
 from adv.distortions.common import pick_variant
 
 KIND = "eq"
-VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet")
-FILTER_VARIANTS = ("telephone", "underwater", "tinny", "cabinet")
+VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet", "band_limit", "bass_cut")
+FILTER_VARIANTS = ("telephone", "underwater", "tinny", "cabinet", "band_limit", "bass_cut")
 MAX_MAKEUP_DB = 20.0
+MIN_STOP_DB, SPAN_STOP_DB = 4.0, 36.0  # filter variants: stop-band attenuation = MIN + SPAN * severity
+MIN_GAIN_SCALE = 0.35                  # shelf_peak: gains scale with MIN + (1 - MIN) * severity
+
+
+def filter_mix(severity: float) -> float:
+    """Wet/dry mix of the filter variants: stop band down by ``4 + 36 * severity`` dB (0 at 0)."""
+    if severity <= 0.0:
+        return 0.0
+    return 1.0 - 10.0 ** (-(MIN_STOP_DB + SPAN_STOP_DB * severity) / 20.0)
+
+
+def gain_scale(severity: float) -> float:
+    """Fraction of the full-strength dB gains that ``shelf_peak`` applies (0 at severity 0)."""
+    return 0.0 if severity <= 0.0 else MIN_GAIN_SCALE + (1.0 - MIN_GAIN_SCALE) * severity
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
@@ -115,6 +135,7 @@ def _design(variant: str, rng: np.random.Generator, sr: int, severity: float) ->
         fc = _clamp_hz(float(rng.uniform(1500, 2500)), sr)
         return signal.butter(4, fc, btype="highpass", fs=sr, output="sos"), {"cutoff_hz": fc, "order": 8}
     if variant == "shelf_peak":
+        scale = gain_scale(severity)
         signs = rng.choice([-1.0, 1.0], size=5)
         low_f, low_g = float(rng.uniform(60, 300)), float(signs[0] * rng.uniform(6, 15))
         high_f, high_g = float(rng.uniform(2000, 8000)), float(signs[1] * rng.uniform(6, 15))
@@ -125,15 +146,21 @@ def _design(variant: str, rng: np.random.Generator, sr: int, severity: float) ->
             q = float(rng.uniform(0.5, 4.0))
             g = float(signs[2 + j] * rng.uniform(6, 18))
             if j < n_peaks:
-                peaks.append({"freq_hz": _clamp_hz(f, sr), "q": q, "full_gain_db": g, "gain_db": g * severity})
-        rows = [shelf(_clamp_hz(low_f, sr), low_g * severity / 2, sr, high=False),
-                shelf(_clamp_hz(high_f, sr), high_g * severity / 2, sr, high=True)]
+                peaks.append({"freq_hz": _clamp_hz(f, sr), "q": q, "full_gain_db": g, "gain_db": g * scale})
+        rows = [shelf(_clamp_hz(low_f, sr), low_g * scale / 2, sr, high=False),
+                shelf(_clamp_hz(high_f, sr), high_g * scale / 2, sr, high=True)]
         rows += [peaking(p["freq_hz"], p["q"], p["gain_db"] / 2, sr) for p in peaks]
-        info = {"low_shelf": {"freq_hz": _clamp_hz(low_f, sr), "full_gain_db": low_g, "gain_db": low_g * severity},
+        info = {"low_shelf": {"freq_hz": _clamp_hz(low_f, sr), "full_gain_db": low_g, "gain_db": low_g * scale},
                 "high_shelf": {"freq_hz": _clamp_hz(high_f, sr), "full_gain_db": high_g,
-                               "gain_db": high_g * severity},
+                               "gain_db": high_g * scale},
                 "peaks": peaks}
         return np.stack(rows), info
+    if variant == "band_limit":
+        fc = _clamp_hz(float(math.exp(rng.uniform(math.log(3000), math.log(10000)))), sr)
+        return signal.butter(6, fc, btype="lowpass", fs=sr, output="sos"), {"cutoff_hz": fc, "order": 12}
+    if variant == "bass_cut":
+        fc = _clamp_hz(float(math.exp(rng.uniform(math.log(150), math.log(600)))), sr)
+        return signal.butter(4, fc, btype="highpass", fs=sr, output="sos"), {"cutoff_hz": fc, "order": 8}
     if variant == "cabinet":
         lo, hi = _clamp_hz(float(rng.uniform(70, 130)), sr), _clamp_hz(float(rng.uniform(3500, 6000)), sr)
         rows = [signal.butter(1, [lo, hi], btype="bandpass", fs=sr, output="sos")]
@@ -182,7 +209,10 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     sos, info = _design(variant, rng, sample_rate, severity)
     params: dict = {"kind": KIND, "variant": variant, "severity": severity}
     if variant in FILTER_VARIANTS:
-        params["mix"] = severity
+        params["mix"] = filter_mix(severity)
+        params["stop_band_db"] = -(MIN_STOP_DB + SPAN_STOP_DB * severity)
+    else:
+        params["gain_scale"] = gain_scale(severity)
     params.update(info)
 
     if severity == 0.0 or x.shape[1] < 2:
@@ -190,7 +220,8 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         return np.array(audio, dtype=np.float32, copy=True), params
 
     wet = _zero_phase(sos, x)
-    y = (1.0 - severity) * x + severity * wet if variant in FILTER_VARIANTS else wet
+    mix = filter_mix(severity)
+    y = (1.0 - mix) * x + mix * wet if variant in FILTER_VARIANTS else wet
     p_in, p_out = float(np.mean(x * x)), float(np.mean(y * y))
     gain_db = 0.0
     if p_in > 0 and p_out > 0:

@@ -21,15 +21,15 @@ files (always removed afterwards):
 
 Severity -> bitrate (log maps, monotone decreasing; ``bitrate_kbps`` in the params):
 
-* ``lame_abr``: ``kbps = 192 * (32 / 192) ** severity`` (192 at 0, ~128 at 0.23, ~96 at 0.39,
-  ~64 at 0.61, 32 at 1), ``lame --quiet --abr <kbps> -q 2 --resample 44.1``. The ``--resample
+* ``lame_abr``: ``kbps = 128 * (32 / 128) ** severity`` (128 at 0, ~112 at 0.1, ~96 at 0.21,
+  64 at 0.5, 32 at 1), ``lame --quiet --abr <kbps> -q 2 --resample 44.1``. The ``--resample
   44.1`` is essential: without it lame silently downsamples at low bitrates.
 * ``lame_cbr``: the same map, rounded (in the log domain) to the nearest MPEG-1 layer III bitrate
   (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192 kbps), ``lame --cbr -b <kbps> -q 2 --resample
   44.1``. Piecewise constant in severity.
-* ``aac`` (ffmpeg native encoder, .m4a): ``kbps = 160 * (24 / 160) ** severity``.
-* ``opus`` (libopus at 48 kHz, .opus): ``kbps = 96 * (8 / 96) ** severity``.
-* ``vorbis`` (libvorbis, .ogg): ``kbps = 160 * (32 / 160) ** severity``; libvorbis refuses
+* ``aac`` (ffmpeg native encoder, .m4a): ``kbps = 112 * (24 / 112) ** severity``.
+* ``opus`` (libopus at 48 kHz, .opus): ``kbps = 64 * (8 / 64) ** severity``.
+* ``vorbis`` (libvorbis, .ogg): ``kbps = 112 * (32 / 112) ** severity``; libvorbis refuses
   managed bitrates below ~48 kbps at 44.1 kHz stereo, so the codec rate is 44.1 kHz for
   kbps >= 48, 32 kHz for 40..47 kbps and 22.05 kHz below 40 kbps (as low-bitrate Vorbis files were
   made in practice).
@@ -43,8 +43,10 @@ Opus and Vorbis preserve band energies (noise filling) at moderate bitrates, so 
 energy above ~11 kHz only falls once the coded bandwidth shrinks; the waveform error (and the
 codec noise) grows with severity for every variant.
 
-Severity 0 (192 kbps ABR) is perceptually transparent but not bit-exact: any codec round trip
-changes the samples slightly.
+The top of each map is where the codec starts to become audible (the severity maps were moved
+there in corpus v2: 192 kbps MP3, severity 0 before, is transparent and shows nothing at a 32 kHz
+analysis rate, so it was a "damaged" label on undamaged-sounding audio). Severity 0 (128 kbps ABR)
+is near-transparent for most listeners but not bit-exact.
 """
 
 from __future__ import annotations
@@ -71,14 +73,14 @@ _MPEG1_L3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 # variant -> (ffmpeg encoder, codec rate, container extension, kbps at severity 0, kbps at severity 1)
 _FFMPEG_CODECS = {
-    "aac": ("aac", 44100, ".m4a", 160.0, 24.0),
-    "opus": ("libopus", 48000, ".opus", 96.0, 8.0),
-    "vorbis": ("libvorbis", 44100, ".ogg", 160.0, 32.0),
+    "aac": ("aac", 44100, ".m4a", 112.0, 24.0),
+    "opus": ("libopus", 48000, ".opus", 64.0, 8.0),
+    "vorbis": ("libvorbis", 44100, ".ogg", 112.0, 32.0),
 }
 # libvorbis refuses managed bitrates below ~48 kbps for 44.1 kHz stereo; low-bitrate Vorbis files
 # were typically made at reduced sample rates, so the codec rate drops with the bitrate.
 _VORBIS_RATES = ((48, 44100), (40, 32000), (0, 22050))
-_LAME_RANGE = (192.0, 32.0)
+_LAME_RANGE = (128.0, 32.0)
 _MAX_LAG = 4096
 _TIMEOUT_S = 300
 

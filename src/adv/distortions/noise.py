@@ -1,7 +1,8 @@
 """Additive noise: recorded ambience, synthetic hiss (white/pink/brown) and mains hum.
 
-Severity -> signal-to-noise ratio (linear in dB): ``snr_db = 30 - 30 * severity``, i.e. 30 dB at 0
-(faint, but audible on quiet passages), 20 / 10 / 5 / 0 dB at severity 0.33 / 0.67 / 0.83 / 1.
+Severity -> signal-to-noise ratio (linear in dB): ``snr_db = 24 - 24 * severity``, i.e. 24 dB at 0
+(audible on quiet passages and with hiss; corpus v1 started at 30 dB, which under loud music was
+inaudible), 18 / 12 / 6 / 0 dB at severity 0.25 / 0.5 / 0.75 / 1.
 
 SNR definition (whole clip): ``10 * log10(P_signal / P_noise)`` where ``P_noise`` is the mean
 square of the added noise over all samples and channels, and ``P_signal`` is the *active* power of
@@ -38,6 +39,8 @@ import numpy as np
 from adv.audio_io import load_audio
 from adv.distortions.common import check_audio_and_severity as _check
 from adv.distortions.common import pick_variant
+
+MAX_SNR_DB = 24.0  # SNR at severity 0; 0 dB at severity 1
 
 KIND = "noise"
 VARIANTS = ("recorded", "white", "pink", "brown", "hum")
@@ -286,12 +289,12 @@ def _synthetic(rng: np.random.Generator, variant: str, channels: int, n: int, sr
 
 def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
           variant: str | None = None, noise_bank: NoiseBank | None = None, **kwargs) -> tuple[np.ndarray, dict]:
-    """Adds noise to ``audio`` [C, N] at ``snr_db = 30 - 30 * severity``; returns (float32 [C, N], params)."""
+    """Adds noise to ``audio`` [C, N] at ``snr_db = MAX_SNR_DB * (1 - severity)``; returns (float32 [C, N], params)."""
     x = _check(audio, severity).astype(np.float64)
     severity = float(severity)
     requested = _pick_variant(rng, variant)
     channels, n = x.shape
-    snr_db = 30.0 - 30.0 * severity
+    snr_db = MAX_SNR_DB * (1.0 - severity)
 
     info: dict = {}
     used = requested

@@ -7,34 +7,35 @@ Severity is a mono-collapse measure. The quantity reported as ``mono_loss_db`` i
 (whole clip, capped at 60 dB), i.e. how much level the mono downmix loses; the L/R correlation
 coefficient at lag 0 is reported as well (``lr_correlation_before`` / ``_after``). Every variant
 maps severity monotonically onto its physical parameter such that, for a given correlated input,
-``mono_loss_db`` grows monotonically with severity and is ~0 at severity 0. The size of the loss
-depends on the material: it is larger for strongly correlated (near-mono) mixes and for material
-with more energy in the affected band. Measured on a correlated stereo test signal (harmonic tones
-plus common pink noise plus a little independent noise, L/R correlation 0.94), severity
-0 / 0.2 / 0.5 / 0.9 / 1 give roughly:
+``mono_loss_db`` grows monotonically with severity and is 0 at severity 0 (any severity above 0
+starts at a just-audible strength). The size of the loss depends on the material: it is larger for
+strongly correlated (near-mono) mixes and for material with more energy in the affected band.
+Measured on the tests' correlated stereo signal (harmonic tones plus common pink noise plus a
+little independent noise, L/R correlation 0.92), severity 0+ / 0.2 / 0.5 / 0.9 / 1 give roughly:
 
-    polarity   0.0 / 0.4 / 1.1 / 5.4 / 15 dB
-    delay      0.4 / 0.5 / 0.8 / 1.6 / 1.9 dB   (saturates near 3 dB: comb-filtered downmix)
-    ms_cancel  0.0 / 0.3 / 2.6 / 11  / 14 dB
-    allpass    0.0 / 1.2 / 2.1 / 2.6 / 2.6 dB   (saturates near 3 dB)
+    polarity   0.7 / 1.4 / 3.1 / 7.2 / 13.7 dB
+    delay      1.0 / 1.2 / 1.5 / 2.2 / 2.3 dB   (saturates near 3 dB: comb-filtered downmix)
+    ms_cancel  0.7 / 1.5 / 3.7 / 8.7 / 10.2 dB
+    allpass    1.5 / 1.8 / 1.9 / 2.2 / 2.2 dB   (saturates near 3 dB; L/R correlation falls
+                                                  from 0.9 to about 0.1)
 
 Variants (random choices drawn with ``rng``; which channel is affected is random):
 
 * ``polarity``: one channel's polarity is inverted above a crossover frequency
-  ``fc = 0.45 * sr * (20 Hz / (0.45 * sr)) ** severity`` (log map: Nyquist-ish at 0, 20 Hz at 1;
-  at severity 1 the whole channel is inverted). The split is zero-phase and perfectly
+  ``fc = 4 kHz * (20 Hz / 4 kHz) ** severity`` (log map: 4 kHz just above 0, 20 Hz at 1; at
+  severity 1 the whole channel is inverted). The split is zero-phase and perfectly
   complementary (``low = sosfiltfilt(Butterworth 4th-order low-pass)``, ``high = x - low``,
   ``x' = low - high``), as with a mis-wired driver or a band that was flipped.
-* ``delay``: one channel is delayed by ``delay_ms = 0.1 * 20 ** severity`` (0.1 ms at 0, 2 ms at 1,
-  log map), a fractional delay done in the frequency domain on the zero-padded signal; the mono
+* ``delay``: one channel is delayed by ``delay_ms = 0.25 * 8 ** severity`` (0.25 ms just above 0,
+  2 ms at 1, log map), a fractional delay done in the frequency domain on the zero-padded signal; the mono
   downmix becomes a comb filter with its first notch at ``1 / (2 * delay)``.
-* ``ms_cancel``: mid scaled by ``-A * severity`` dB (A ~ U(15, 25)) and side by ``+B * severity``
-  dB (B ~ U(3, 9)), then both channels are scaled so the total L+R power equals the input's
+* ``ms_cancel``: mid scaled by ``-A * k`` dB (A ~ U(15, 25)) and side by ``+B * k`` dB
+  (B ~ U(3, 9)), with ``k = 0.3 + 0.7 * severity``, then both channels are scaled so the total L+R power equals the input's
   (like an over-driven stereo widener followed by loudness matching). When the input has
   practically no side signal (side power < -30 dB re mid, e.g. dual mono) a pseudo-stereo side
-  (mid through a random all-pass cascade, -10 dB re mid, scaled by severity) is added first,
+  (mid through a random all-pass cascade, -10 dB re mid, scaled by k) is added first,
   otherwise there would be nothing to boost (``pseudo_side`` in the params).
-* ``allpass``: a cascade of ``ceil(16 * severity)`` random second-order all-pass sections (centre
+* ``allpass``: a cascade of ``ceil(1 + 7 * severity)`` random second-order all-pass sections (centre
   frequencies log-uniform 100 Hz - 8 kHz, pole radius 0.7) applied causally to one channel:
   magnitude untouched, phase smeared, so the channels drift apart in phase. The section count is
   the strength (a fixed radius keeps the loss monotone: raising the radius towards 1 concentrates
@@ -43,8 +44,9 @@ Variants (random choices drawn with ``rng``; which channel is affected is random
 
 Mono input (1 channel) is first duplicated to dual-mono stereo and **two channels are returned**
 (phase damage needs two channels); for more than two channels only channels 0 and 1 are processed
-and the rest pass through. Severity 0 returns the (stereo) input unchanged except for ``delay``,
-whose minimum is 0.1 ms.
+and the rest pass through. Severity 0 returns the (stereo) input unchanged. Every map starts at a
+just-audible strength for severity just above 0 (corpus v2; v1 started from nothing, so the low
+quarter of the severity range was inaudible).
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ from adv.distortions.common import pick_variant
 KIND = "phase"
 VARIANTS = ("polarity", "delay", "ms_cancel", "allpass")
 MAX_LOSS_DB = 60.0
-MAX_ALLPASS_SECTIONS = 16
+MAX_ALLPASS_SECTIONS = 8
+MIN_ALLPASS_SECTIONS = 1
+POLARITY_TOP_HZ = 4000.0
+DELAY_MIN_MS, DELAY_MAX_MS = 0.25, 2.0
+MS_MIN_STRENGTH = 0.3
 ALLPASS_RADIUS = 0.7
 
 
@@ -123,7 +129,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     pair = x[:2]
 
     if variant == "polarity":
-        top = 0.45 * sample_rate
+        top = min(POLARITY_TOP_HZ, 0.45 * sample_rate)
         fc = top * (20.0 / top) ** severity
         params["crossover_hz"] = float(fc) if severity < 1.0 else 0.0
         if severity >= 1.0:
@@ -134,8 +140,8 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
             low = signal.sosfiltfilt(sos, pair[ch], padlen=max(padlen, 0))
             y[ch] = 2 * low - pair[ch]
         params["inverted_fraction_of_band"] = float(severity)
-    elif variant == "delay":
-        delay_ms = 0.1 * 20.0 ** severity
+    elif variant == "delay" and severity > 0.0:
+        delay_ms = DELAY_MIN_MS * (DELAY_MAX_MS / DELAY_MIN_MS) ** severity
         d = delay_ms * 1e-3 * sample_rate
         y[ch] = _fractional_delay(pair[ch], d)
         params.update(delay_ms=float(delay_ms), delay_samples=float(d),
@@ -143,27 +149,29 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     elif variant == "ms_cancel":
         a_db, b_db = float(rng.uniform(15, 25)), float(rng.uniform(3, 9))
         ap_freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=8))
+        k_sev = MS_MIN_STRENGTH + (1.0 - MS_MIN_STRENGTH) * severity if severity > 0.0 else 0.0
         mid, side = (pair[0] + pair[1]) / 2, (pair[0] - pair[1]) / 2
         pm, ps = float(np.mean(mid * mid)), float(np.mean(side * side))
         pseudo = pm > 0 and ps < pm * 1e-3
-        if pseudo and severity > 0:
+        if pseudo and k_sev > 0:
             sos = _allpass_sections(ap_freqs, 0.8, sample_rate)
             dec = signal.sosfilt(sos, mid)
             pdec = float(np.mean(dec * dec))
             if pdec > 0:
-                side = side + severity * dec * math.sqrt(0.1 * pm / pdec)
-        gm, gs = 10 ** (-a_db * severity / 20), 10 ** (b_db * severity / 20)
+                side = side + k_sev * dec * math.sqrt(0.1 * pm / pdec)
+        gm, gs = 10 ** (-a_db * k_sev / 20), 10 ** (b_db * k_sev / 20)
         left, right = gm * mid + gs * side, gm * mid - gs * side
         p_in = float(np.mean(pair * pair))
         p_out = float(np.mean(left * left + right * right) / 2)
         k = math.sqrt(p_in / p_out) if p_out > 0 else 1.0
         y[0], y[1] = k * left, k * right
-        params.update(mid_gain_db=-a_db * severity, side_gain_db=b_db * severity,
+        params.update(mid_gain_db=-a_db * k_sev, side_gain_db=b_db * k_sev, strength=k_sev,
                       full_mid_cut_db=a_db, full_side_boost_db=b_db,
                       level_match_db=float(20 * math.log10(k)) if k > 0 else 0.0, pseudo_side=bool(pseudo))
     elif variant == "allpass":
         freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=MAX_ALLPASS_SECTIONS))
-        n_sec = int(math.ceil(MAX_ALLPASS_SECTIONS * severity))
+        n_sec = int(math.ceil(MIN_ALLPASS_SECTIONS + (MAX_ALLPASS_SECTIONS - MIN_ALLPASS_SECTIONS) * severity)) \
+            if severity > 0.0 else 0
         radius = ALLPASS_RADIUS
         if n_sec > 0:
             y[ch] = signal.sosfilt(_allpass_sections(freqs[:n_sec], radius, sample_rate), pair[ch])
