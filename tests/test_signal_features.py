@@ -52,11 +52,11 @@ def stereo() -> np.ndarray:
 
 
 def test_feature_names_and_groups():
-    assert set(FEATURE_GROUPS) == {"stereo", "highband", "clipping", "spectral"}
+    assert set(FEATURE_GROUPS) == {"stereo", "highband", "clipping", "spectral", "eqshape"}
     flat = [n for names in FEATURE_GROUPS.values() for n in names]
     assert flat == FEATURE_NAMES
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
-    assert 40 <= len(FEATURE_NAMES) <= 90
+    assert 40 <= len(FEATURE_NAMES) <= 120
     assert all(len(v) >= 5 for v in FEATURE_GROUPS.values())
 
 
@@ -274,3 +274,21 @@ def test_added_noise_raises_the_floor(stereo):
     f0, f1 = feat(gated.astype(np.float32)), feat(noisy.astype(np.float32))
     assert f1["sp_floor_full_db"] > f0["sp_floor_full_db"] + 10.0
     assert f1["sp_flatness_hi_db"] > f0["sp_flatness_hi_db"]
+
+
+# ------------------------------------------------------------------------------------------ eq shape
+
+
+def test_eq_shape_follows_filters(stereo):
+    """Band-limiting lowers the top half-octave bands and the high edge; a bass cut lowers the
+    bottom bands and raises the low edge; the 250 Hz - 4 kHz reference keeps the middle near its level."""
+    base = feat(stereo)
+    lp = feat(signal.sosfiltfilt(signal.butter(6, 4000, fs=SR, output="sos"), stereo, axis=1).astype(np.float32))
+    hp = feat(signal.sosfiltfilt(signal.butter(4, 400, btype="highpass", fs=SR, output="sos"), stereo,
+                                 axis=1).astype(np.float32))
+    assert lp["eq_band14_db"] < base["eq_band14_db"] - 30
+    assert lp["eq_high_edge_oct"] < base["eq_high_edge_oct"]
+    assert abs(lp["eq_band08_db"] - base["eq_band08_db"]) < 3
+    assert hp["eq_band00_db"] < base["eq_band00_db"] - 20
+    assert hp["eq_low_edge_oct"] > base["eq_low_edge_oct"]
+    assert feat(stereo * 0.1)["eq_band03_db"] == pytest.approx(base["eq_band03_db"], abs=0.01)  # level-free

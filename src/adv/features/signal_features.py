@@ -3,7 +3,7 @@
 They complement the CNN embedding, which only sees a mono log-mel (64 bins, 50 Hz-14 kHz) and is
 therefore blind to stereo/phase damage, weak above 14 kHz and at sample-level clipping.
 
-Four groups (see :data:`FEATURE_GROUPS`):
+Five groups (see :data:`FEATURE_GROUPS`):
 
 * ``stereo``   L/R correlation, side/mid energy, mono-downmix loss, inter-channel delay (GCC-PHAT on
                 the frame-averaged cross spectrum), per-band correlation / coherence / side ratio,
@@ -15,6 +15,10 @@ Four groups (see :data:`FEATURE_GROUPS`):
                 amplitude histogram's edge spike, kurtosis and high-percentile amplitude ratios.
 * ``spectral`` level, spectral shape (centroid, roll-off, band ratios, slope, curvature, residual
                 of a smooth fit), flatness per band, noise floor per band, tilt variance, mains hum.
+* ``eqshape``  the long-term spectrum in 16 fixed half-octave bands (50 Hz - 12.8 kHz) relative to
+                its 250 Hz - 4 kHz level, plus the lowest and highest frequency within 25 dB of that
+                level: the head learns from clean music what a normal spectral balance looks like,
+                and EQ / band-limiting shows up as a departure from it.
 
 Everything is computed from ONE short-time Fourier transform (~32 ms frames, 50 % overlap, Hann) of
 each channel plus a few cheap time-domain passes; a 10-s stereo 32-kHz clip takes ~10 ms of one core.
@@ -39,6 +43,8 @@ _STEREO_BANDS = (("low", 0.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 6
 _HB_BANDS = (("8_11k", 8000.0, 11000.0), ("11_13k", 11000.0, 13000.0), ("13_14k5", 13000.0, 14500.0),
              ("14k5_16k", 14500.0, 16000.0))
 _FLAT_BANDS = (("lo", 50.0, 500.0), ("lmid", 500.0, 2000.0), ("hmid", 2000.0, 8000.0), ("hi", 8000.0, 16000.0))
+_EQ_BANDS = 16            # half-octave bands from 50 Hz (the last ends at 12.8 kHz)
+_EQ_FLOOR_DB = -80.0
 _FLOOR_BANDS = (("full", 0.0, 1e9), ("low", 50.0, 500.0), ("mid", 500.0, 4000.0), ("high", 4000.0, 16000.0))
 
 FEATURE_GROUPS: dict[str, list[str]] = {
@@ -104,6 +110,11 @@ FEATURE_GROUPS: dict[str, list[str]] = {
         "sp_tilt_std",           # std over frames of the per-frame slope
         *[f"sp_floor_{b}_db" for b, _, _ in _FLOOR_BANDS],     # p10 - median of frame energy per band
         "sp_hum_db",             # 50/60 Hz (+ harmonics) peak over neighbouring bins
+    ],
+    "eqshape": [
+        *[f"eq_band{j:02d}_db" for j in range(_EQ_BANDS)],  # band j: 50 * 2**(j/2) .. 50 * 2**((j+1)/2) Hz
+        "eq_low_edge_oct",       # log2(f / 50 Hz) of the lowest band within 25 dB of the reference
+        "eq_high_edge_oct",      # ... of the highest such band
     ],
 }
 FEATURE_NAMES: list[str] = [name for names in FEATURE_GROUPS.values() for name in names]
@@ -644,6 +655,25 @@ def _spectral_features(x: np.ndarray, ms: float, pm: np.ndarray, ltas: np.ndarra
     return out
 
 
+def _eq_shape_features(ltas: np.ndarray, df: float) -> dict[str, float]:
+    k = ltas.size
+    ref_a, ref_b = _bin_range(250.0, 4000.0, df, k, first=1)
+    ref = float(ltas[ref_a:ref_b].mean()) if ref_b > ref_a else 0.0
+    out: dict[str, float] = {}
+    levels = np.full(_EQ_BANDS, _EQ_FLOOR_DB)
+    if ref > _EPS:
+        for j in range(_EQ_BANDS):
+            a, b = _bin_range(50.0 * 2.0 ** (j / 2), 50.0 * 2.0 ** ((j + 1) / 2), df, k, first=1)
+            if b > a:  # bands above Nyquist stay at the floor
+                levels[j] = float(np.clip(10.0 * np.log10(ltas[a:b].mean() / ref + 1e-12), _EQ_FLOOR_DB, 40.0))
+    for j in range(_EQ_BANDS):
+        out[f"eq_band{j:02d}_db"] = float(levels[j])
+    within = np.flatnonzero(levels >= -25.0)
+    out["eq_low_edge_oct"] = float(within[0] / 2) if within.size else 0.0
+    out["eq_high_edge_oct"] = float((within[-1] + 1) / 2) if within.size else 0.0
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # public API
 
@@ -704,6 +734,7 @@ def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000) -> np.n
     clip, ms = _clipping_features(x)
     feats.update(clip)
     feats.update(_spectral_features(x, ms, pm, ltas, band_sum, active, df, nyq, sr))
+    feats.update(_eq_shape_features(ltas, df))
 
     vec = np.array([feats[name] for name in FEATURE_NAMES], dtype=np.float64)
     vec = np.nan_to_num(vec, nan=0.0, posinf=1e4, neginf=-1e4)

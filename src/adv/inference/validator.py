@@ -14,8 +14,8 @@ import torch
 
 from adv import CLASSES, __version__
 from adv.audio_io import check_sample_rate, load_audio, resample, validate_samples
-from adv.errors import AdvError, TooShortError
-from adv.features.signal_features import compute_signal_features
+from adv.errors import AdvError, CheckpointError, TooShortError
+from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.inference.windows import summarise, window_starts
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -54,6 +54,7 @@ class AudioDistortionValidator:
         with self._lock:
             self.model, self.meta, self.model_path, self._onnx = model, meta, str(path), onnx
             self.backend = "onnx" if onnx is not None else "torch"
+        self._signal_cols = _signal_columns(meta, path)
         fe = meta["frontend"]
         self.sample_rate = int(fe["sample_rate"])
         self.threshold = float(meta.get("threshold", 0.5))
@@ -111,6 +112,8 @@ class AudioDistortionValidator:
     def predict(self, mono: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model only: mono windows [B, L] at the model rate + their signal features [B, D] ->
         (type probabilities [B, 6], severities [B, 5]), on the active backend."""
+        if self._signal_cols is not None:  # the model was trained on a subset / older list of features
+            signal = np.ascontiguousarray(signal[:, self._signal_cols])
         onnx = self._onnx
         if onnx is not None:
             return onnx(mono, signal)
@@ -172,3 +175,14 @@ class AudioDistortionValidator:
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(one, sources))
 
+
+def _signal_columns(meta: dict, path) -> np.ndarray | None:
+    """Columns of the current feature vector that the model was trained on (None: all of them)."""
+    names = meta.get("signal_features")
+    if not names or list(names) == FEATURE_NAMES:
+        return None
+    index = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise CheckpointError(f"{path}: the model uses signal features this version does not compute: {missing[:5]}")
+    return np.array([index[n] for n in names], dtype=np.int64)
