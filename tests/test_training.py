@@ -7,6 +7,8 @@ import pytest
 
 from adv.features.feature_cache import CachedSplit
 from adv.inference.validator import AudioDistortionValidator
+from adv.models.detector import HeadEnsemble
+from adv.models.model_file import load_detector
 from adv.training.metrics import compute_metrics
 from adv.training.pipeline import run_training
 
@@ -31,6 +33,10 @@ def test_training_writes_checkpoints_logs_and_a_loadable_model(small_run):
     x = np.random.default_rng(0).standard_normal((2, 32000 * 4)).astype(np.float32) * 0.1
     r = v.analyze(x, sample_rate=32000)
     assert 0 <= r["severity"] <= 100 and 0 <= r["confidence"] <= 1
+    # train_small.toml asks for an ensemble of 2 heads: both are stored and averaged
+    model, meta = load_detector(run / "detector.pt")
+    assert isinstance(model.head, HeadEnsemble) and len(model.head.heads) == 2
+    assert len(meta["calibration"]["temperature"]) == 2
 
 
 def test_tiny_model_beats_chance_on_validation(small_run):

@@ -5,8 +5,8 @@ Two stages share this module:
      the embedding on in-domain audio).
   2. `DistortionHead`: a small MLP on [embedding, standardised signal features] giving six type
      logits (clean, clipping, mp3, noise, eq, phase) and five severities in [0, 1]; per-class
-     temperatures calibrate the type probabilities.
-`DistortionDetector` chains backbone and head for inference.
+     temperatures calibrate the type probabilities. `HeadEnsemble` averages several such heads.
+`DistortionDetector` chains backbone and head(s) for inference.
 """
 
 from __future__ import annotations
@@ -95,15 +95,43 @@ class DistortionHead(nn.Module):
                 "severity": torch.sigmoid(self.sev_out(h))}
 
 
-class DistortionDetector(nn.Module):
-    """Inference model: log-mel -> backbone embedding; + signal features -> head."""
+class HeadEnsemble(nn.Module):
+    """Several independently trained (and calibrated) heads; probabilities and severities are
+    averaged. Has the same inputs and ``embed_dim`` / ``n_signal`` as one head."""
 
-    def __init__(self, backbone: nn.Module, head: DistortionHead):
+    def __init__(self, heads: list[DistortionHead]):
+        super().__init__()
+        if not heads:
+            raise ValueError("an ensemble needs at least one head")
+        self.heads = nn.ModuleList(heads)
+        self.embed_dim, self.n_signal = heads[0].embed_dim, heads[0].n_signal
+
+    def outputs(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True):
+        probs, sevs = [], []
+        for h in self.heads:
+            out = h(embedding, signal)
+            probs.append(torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]))
+            sevs.append(out["severity"])
+        return torch.stack(probs).mean(dim=0), torch.stack(sevs).mean(dim=0)
+
+
+def head_outputs(head: DistortionHead | HeadEnsemble, embedding: torch.Tensor, signal: torch.Tensor,
+                 calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(type probabilities [B, 6], severities [B, 5]) of one head or an ensemble."""
+    if isinstance(head, HeadEnsemble):
+        return head.outputs(embedding, signal, calibrated)
+    out = head(embedding, signal)
+    return torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]), out["severity"]
+
+
+class DistortionDetector(nn.Module):
+    """Inference model: log-mel -> backbone embedding; + signal features -> head (or heads)."""
+
+    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble):
         super().__init__()
         self.backbone = backbone
         self.head = head
 
     def forward(self, logmel: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.backbone.forward_logmel(logmel)["embedding"]
-        out = self.head(emb, signal)
-        return torch.sigmoid(out["calibrated_logits"]), out["severity"]
+        return head_outputs(self.head, emb, signal)

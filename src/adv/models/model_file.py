@@ -13,7 +13,7 @@ import torch
 
 from adv import CLASSES
 from adv.errors import CheckpointError
-from adv.models.detector import DistortionDetector, DistortionHead
+from adv.models.detector import DistortionDetector, DistortionHead, HeadEnsemble
 from adv.models.pann import build_pann
 
 FORMAT = "adv-detector-v1"
@@ -21,18 +21,31 @@ _DERIVED = ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "detector.pt"
 
 
+def _head_entry(head: DistortionHead) -> dict:
+    return {"embed_dim": head.embed_dim, "n_signal": head.n_signal, "n_knots": head.n_knots,
+            "hidden": head.body[0].out_features, "state": head.state_dict()}
+
+
+def _head_from(h: dict) -> DistortionHead:
+    head = DistortionHead(h["embed_dim"], h["n_signal"], h["hidden"], n_knots=h.get("n_knots", 0))
+    head.load_state_dict(h["state"])
+    return head
+
+
 def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: torch.nn.Module,
-                  head: DistortionHead, meta: dict) -> Path:
+                  head: DistortionHead | HeadEnsemble, meta: dict) -> Path:
     state = {k: v.half() if v.is_floating_point() else v for k, v in backbone.state_dict().items()
              if not k.startswith(_DERIVED)}
     payload = {
         "format": FORMAT,
         "classes": list(CLASSES),
         "backbone": {"name": backbone_name, "kwargs": backbone_kw, "state": state},
-        "head": {"embed_dim": head.embed_dim, "n_signal": head.n_signal, "n_knots": head.n_knots,
-                 "hidden": head.body[0].out_features, "state": head.state_dict()},
         "meta": meta,
     }
+    if isinstance(head, HeadEnsemble):
+        payload["heads"] = [_head_entry(h) for h in head.heads]
+    else:
+        payload["head"] = _head_entry(head)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -57,8 +70,7 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
     bad = [k for k in missing if not k.startswith(_DERIVED)]
     if bad or unexpected:
         raise CheckpointError(f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})")
-    h = payload["head"]
-    head = DistortionHead(h["embed_dim"], h["n_signal"], h["hidden"], n_knots=h.get("n_knots", 0))
-    head.load_state_dict(h["state"])
+    head = HeadEnsemble([_head_from(h) for h in payload["heads"]]) if "heads" in payload \
+        else _head_from(payload["head"])
     model = DistortionDetector(backbone, head).eval()
     return model, payload["meta"]

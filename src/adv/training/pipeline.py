@@ -14,14 +14,14 @@ import torch
 from adv.config import REPO_DIR, load_toml
 from adv.features.feature_cache import CachedSplit, build_feature_cache
 from adv.features.signal_features import FEATURE_GROUPS, FEATURE_NAMES
-from adv.models.detector import BackboneWithHead
+from adv.models.detector import BackboneWithHead, HeadEnsemble
 from adv.models.model_file import save_detector
 from adv.training.evaluate import evaluate_model_on_cache, write_report
 from adv.training.experiment_log import ExperimentLog
 from adv.training.metrics import compute_metrics
 from adv.training.train_backbone import build_backbone_model, predict_logmel, train_backbone
 from adv.training.train_head import (
-    HeadData, calibrate_temperature, cross_validate, expected_calibration_error, predict_head, train_head,
+    HeadData, cross_validate, expected_calibration_error, predict_head, train_calibrated_heads, train_head,
 )
 
 
@@ -96,11 +96,11 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     # the heads learn and are calibrated without near-imperceptible damage (0 < severity < floor),
     # which otherwise teaches them that clean-sounding music is probably damaged
     data = {s: d.subset(_above_floor(d, floor)) for s, d in data.items()}
-    head = train_head(data["train"], data["val"], hcfg, cfg["seed"], verbose=True)
+    head = train_calibrated_heads(data["train"], data["val"], hcfg, cfg["seed"], verbose=True)
     val_uncal, _ = predict_head(head, data["val"], calibrated=False)
-    temps = calibrate_temperature(head, data["val"])
     val_cal, _ = predict_head(head, data["val"], calibrated=True)
-    calib = {"temperature": temps.round(4).tolist(),
+    heads = head.heads if isinstance(head, HeadEnsemble) else [head]
+    calib = {"temperature": [h.temperature.numpy().round(4).tolist() for h in heads],
              "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
              "val_ece_after": expected_calibration_error(data["val"].labels, val_cal)}
     print("calibration", json.dumps(calib))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from adv.models.detector import DistortionHead
+from adv.models.detector import DistortionHead, HeadEnsemble, head_outputs
 from adv.training.metrics import compute_metrics
 from adv.training.train_backbone import multitask_loss
 
@@ -35,12 +35,24 @@ def _tensors(d: HeadData):
 
 
 @torch.inference_mode()
-def predict_head(head: DistortionHead, d: HeadData, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def predict_head(head: DistortionHead | HeadEnsemble, d: HeadData, calibrated: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
     head.eval()
     e, s, _, _ = _tensors(d)
-    out = head(e, s)
-    logits = out["calibrated_logits"] if calibrated else out["type_logits"]
-    return torch.sigmoid(logits).numpy(), out["severity"].numpy()
+    probs, sev = head_outputs(head, e, s, calibrated)
+    return probs.numpy(), sev.numpy()
+
+
+def train_calibrated_heads(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: bool = False
+                           ) -> DistortionHead | HeadEnsemble:
+    """``hcfg["ensemble"]`` heads (default 1) from seeds seed, seed + 1, ..., each temperature-calibrated
+    on ``val``; more than one are returned as a :class:`HeadEnsemble` (probabilities averaged)."""
+    heads = []
+    for i in range(int(hcfg.get("ensemble", 1))):
+        head = train_head(train, val, hcfg, seed + i, verbose=verbose and i == 0)
+        calibrate_temperature(head, val)
+        heads.append(head)
+    return heads[0] if len(heads) == 1 else HeadEnsemble(heads)
 
 
 def train_head(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: bool = False) -> DistortionHead:
