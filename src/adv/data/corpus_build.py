@@ -30,6 +30,7 @@ from adv.audio_io import resample
 from adv.config import cache_dir, load_toml
 from adv.data import midi_render
 from adv.data.corpus_plan import PlannedClip, plan_corpus
+from adv.data.noise_screen import NoiseFilter, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
 from adv.distortions import SEVERITY_MAPS_VERSION
@@ -107,6 +108,15 @@ def scan_tracks(sources: list[SourceFile], out: Path, clip_seconds: float, filte
                 fh.flush()
                 done[row["track_id"]] = row
     return [done[s.track_id] for s in sources if s.track_id in done]
+
+
+def screen_noise(noise: list[SourceFile], out: Path, filt: NoiseFilter) -> list[SourceFile]:
+    """Steady ambience files only (see adv.data.noise_screen); every verdict goes to noise.jsonl."""
+    rows = [screen_noise_file(str(f.path), filt) for f in tqdm(noise, desc="screen noise", unit="file")]
+    with open(out / "noise.jsonl", "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    return [f for f, r in zip(noise, rows) if r["keep"]]
 
 
 # ---- clip rendering (worker processes) ----
@@ -198,7 +208,8 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         n_clips = n_clips or cfg["n_clips"]
         files = collect_sources(load_sources_config())
         music = [f for f in files if f.role == "music"]
-        noise = [f for f in files if f.role == "noise"]
+        noise = screen_noise(sorted((f for f in files if f.role == "noise"), key=lambda f: str(f.path)), out,
+                             NoiseFilter(**cfg.get("noise_filter", {})))
         music += midi_sources([f for f in files if f.role == "midi"], cfg["midi"]["music21_scores"], seed, workers)
     tracks = scan_tracks(music, out, clip_s, filters, workers)
     plan = plan_corpus(tracks, cfg, n_clips, seed)
@@ -223,6 +234,8 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     manifest = pd.DataFrame(rows)
     manifest.to_csv(out / "manifest.csv", index=False)
     summary = summarise(manifest, tracks, noise, time.time() - t0, cfg, small, seed)
+    summary["noise_files_rejected"] = dict(Counter(r["reason"] for r in _jsonl_read(out / "noise.jsonl")
+                                                   if not r["keep"]))
     summary["errors"] = errors[:50]
     summary["n_errors"] = len(errors)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -16,7 +16,8 @@ Variants:
   region (``clipped_fraction`` counts them). The output is scaled so the ceiling ``t + w`` is
   0 dBFS (the peak stays just below it).
 * ``renormalised``: hard clip at ``t``, then the peak (= clip level) is scaled to a random level
-  drawn from U(-6, -1) dBFS, as when a clipped master is turned down afterwards.
+  drawn from U(-20, -1) dBFS, as when a clipped master is turned down afterwards (or clipped
+  at a level below full scale, as a percentile-threshold clipper does).
   ``clipped_fraction`` = fraction of samples at the (new) peak level.
 
 Severity 0 (f = 0) and silent input return the input unchanged (as a float32 copy). The output is
@@ -53,7 +54,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     target = MAX_FRACTION * severity
     # draw the variant's random parameters up front so rng use does not depend on the signal
     headroom = float(rng.uniform(0.15, 0.5)) if variant == "soft" else None
-    out_peak_db = float(rng.uniform(-6.0, -1.0)) if variant == "renormalised" else None
+    out_peak_db = float(rng.uniform(-20.0, -1.0)) if variant == "renormalised" else None
 
     params: dict = {"kind": KIND, "variant": variant, "severity": severity, "target_fraction": target}
     mag = np.abs(x)

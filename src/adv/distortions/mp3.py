@@ -28,7 +28,8 @@ Severity -> bitrate (log maps, monotone decreasing; ``bitrate_kbps`` in the para
   (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192 kbps), ``lame --cbr -b <kbps> -q 2 --resample
   44.1``. Piecewise constant in severity.
 * ``aac`` (ffmpeg native encoder, .m4a): ``kbps = 112 * (24 / 112) ** severity``.
-* ``opus`` (libopus at 48 kHz, .opus): ``kbps = 64 * (8 / 64) ** severity``.
+* ``opus`` (libopus at 48 kHz, .opus): ``kbps = 48 * (8 / 48) ** severity`` (Opus is close to
+  transparent at 64 kbps).
 * ``vorbis`` (libvorbis, .ogg): ``kbps = 112 * (32 / 112) ** severity``; libvorbis refuses
   managed bitrates below ~48 kbps at 44.1 kHz stereo, so the codec rate is 44.1 kHz for
   kbps >= 48, 32 kHz for 40..47 kbps and 22.05 kHz below 40 kbps (as low-bitrate Vorbis files were
@@ -74,7 +75,7 @@ _MPEG1_L3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 # variant -> (ffmpeg encoder, codec rate, container extension, kbps at severity 0, kbps at severity 1)
 _FFMPEG_CODECS = {
     "aac": ("aac", 44100, ".m4a", 112.0, 24.0),
-    "opus": ("libopus", 48000, ".opus", 64.0, 8.0),
+    "opus": ("libopus", 48000, ".opus", 48.0, 8.0),
     "vorbis": ("libvorbis", 44100, ".ogg", 112.0, 32.0),
 }
 # libvorbis refuses managed bitrates below ~48 kbps for 44.1 kHz stereo; low-bitrate Vorbis files
