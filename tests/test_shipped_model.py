@@ -73,3 +73,17 @@ def test_severity_grows_with_damage(validator, songs):
     song = songs[0]
     sev = [_verdicts(validator, [song], "noise", s, "white")[0]["types"]["noise"]["severity"] for s in (0.4, 0.95)]
     assert sev[1] > sev[0]
+
+
+def test_user_threshold_trades_false_alarms_for_detections(songs):
+    """The decision threshold on P(clean) is the user's sensitivity knob: probabilities do not
+    change, and whatever a strict threshold flags, a lenient one flags too."""
+    audio, _ = apply_distortion("eq", songs[0], SR, 0.3, np.random.default_rng(0), variant="shelf_peak")
+    verdicts = [AudioDistortionValidator(threshold=t).analyze(audio, sample_rate=SR) for t in (0.02, 0.5, 0.98)]
+    probs = [r["types"]["eq"]["probability"] for r in verdicts]
+    assert max(probs) - min(probs) < 1e-6
+    flagged = [r["has_distortion"] for r in verdicts]
+    assert flagged == sorted(flagged)  # False..True as the threshold rises
+    assert flagged[-1] or verdicts[-1]["confidence"] >= 0.98
+    with pytest.raises(ValueError):
+        AudioDistortionValidator(threshold=1.5)

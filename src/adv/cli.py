@@ -85,10 +85,20 @@ def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) ->
     return 0
 
 
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {v}")
+    return v
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from adv.inference.validator import AudioDistortionValidator
 
-    v = AudioDistortionValidator(args.model, hop_s=args.hop)
+    v = AudioDistortionValidator(args.model, hop_s=args.hop, threshold=args.threshold)
     results = v.analyze_batch(args.files, workers=args.workers)
     if not args.segments:
         for r in results:
@@ -125,6 +135,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from adv.report.scan import scan_folder
 
     report = scan_folder(args.folder, args.out, model=args.model, hop_s=args.hop, backend=args.backend,
+                         threshold=args.threshold,
                          workers=args.workers, progress=not args.quiet, plots=not args.no_plots,
                          max_plots=args.max_plots)
     sm, out = report["summary"], report["outputs"]
@@ -189,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--segments", action="store_true", help="include the per-window timeline")
     a.add_argument("--model", default=None, help="detector file (default: shipped model)")
     a.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
+    a.add_argument("--threshold", type=_probability, default=None,
+                   help="decision threshold on P(clean), 0-1 (default: the model's 0.5; lower = fewer false alarms)")
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
                    help="exit 1 when this distortion (or any) is found")
@@ -214,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", default="adv_scan", help="output folder (default ./adv_scan)")
     sc.add_argument("--model", default=None, help="detector file (default: shipped model)")
     sc.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
+    sc.add_argument("--threshold", type=_probability, default=None,
+                    help="decision threshold on P(clean), 0-1 (default: the model's 0.5; lower = fewer false alarms)")
     sc.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     sc.add_argument("--workers", type=int, default=2, help="files analysed at once")
     sc.add_argument("--no-plots", action="store_true", help="HTML report without spectrograms")

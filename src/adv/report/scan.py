@@ -70,7 +70,8 @@ def summarise_scan(results: list[dict]) -> dict:
 
 def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan", *, validator=None,
                 model: str | None = None, hop_s: float = 5.0, backend: str = "auto", workers: int = 2,
-                progress: bool = True, plots: bool = True, max_plots: int = 100) -> dict:
+                progress: bool = True, plots: bool = True, max_plots: int = 100,
+                threshold: float | None = None) -> dict:
     """Scans `root`, writes the three outputs into `out_dir` and returns
     {"summary", "results", "outputs": {"csv", "json", "html"}, "model"}."""
     from tqdm import tqdm
@@ -81,7 +82,7 @@ def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan"
     if validator is None:
         from adv.inference.validator import AudioDistortionValidator
 
-        validator = AudioDistortionValidator(model, hop_s=hop_s, backend=backend)
+        validator = AudioDistortionValidator(model, hop_s=hop_s, backend=backend, threshold=threshold)
     t0 = time.perf_counter()
     results: list[dict | None] = [None] * len(files)
     with ThreadPoolExecutor(max(1, workers)) as pool, \
