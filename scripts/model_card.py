@@ -1,6 +1,6 @@
 """Writes the model card (src/adv/assets/MODEL_CARD.md) from a training run and its corpus.
 
-usage: .venv/bin/python scripts/model_card.py RUN_DIR CORPUS_DIR [--out PATH]
+usage: .venv/bin/python scripts/model_card.py RUN_DIR CORPUS_DIR [--external JSON] [--out PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("corpus_dir")
+    ap.add_argument("--external", default=None, help="JSON written by scripts/external_check.py")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "src/adv/assets/MODEL_CARD.md"))
     args = ap.parse_args()
     run, corpus = Path(args.run_dir), Path(args.corpus_dir)
@@ -62,9 +63,10 @@ def main() -> None:
         f"- Labels: clean or one kind (88 %) or two kinds at once (12 %); severities uniform in"
         f" [{sev_lo}, 1] in four strata, on severity maps v{summary.get('severity_maps', 1)} (v2: any severity"
         " above 0 is already audible; see README, Corpus).",
-        f"- The heads are trained without clips whose strongest damage is below "
-        f"{cfg['head'].get('min_train_severity', 0)} (near-imperceptible), with clean clips weighted "
-        f"{cfg['head'].get('clean_weight', 1.0)}x; the backbone saw every clip.",
+        (f"- The heads are trained without clips whose strongest damage is below "
+         f"{cfg['head'].get('min_train_severity', 0)} (near-imperceptible)" if cfg["head"].get("min_train_severity", 0)
+         else "- The heads are trained on every clip") +
+        f", with clean clips weighted {cfg['head'].get('clean_weight', 1.0)}x; the backbone saw every clip.",
         "",
         "## Training",
         "```",
@@ -73,8 +75,8 @@ def main() -> None:
         "```",
         f"Backbone epochs run: {len(history)} (best validation macro-F1 "
         f"{max(h['val_macro_f1'] for h in history):.4f}, log-mel only); backbone training "
-        f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; heads, calibration, ablation and "
-        f"cross-validation {report.get('train_seconds', 0) / 60:.0f} min (last run).",
+        f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; the whole run (feature cache, backbone,"
+        f" heads, calibration, ablation, cross-validation) {report.get('train_seconds', 0) / 60:.0f} min wall clock.",
         "",
         f"## Test-split metrics ({t['n']} clips from tracks never seen in training)",
         f"- binary F1 {t['binary_f1']:.4f} (precision {t['binary_precision']:.4f}, recall {t['binary_recall']:.4f})",
@@ -105,9 +107,27 @@ def main() -> None:
     lines += [format_confusion(t["confusion"]), "```", ""]
     if "ablation" in report:
         floor = cfg["head"].get("min_train_severity", 0)
-        lines += [f"## Ablation (heads retrained on feature subsets, frozen backbone; test split, severity >= {floor})", "",
+        scope = f"severity >= {floor}" if floor else "all clips"
+        lines += [f"## Ablation (one head retrained per feature subset, frozen backbone; test split, {scope})", "",
                   _table(report["ablation"], ["features", "macro_f1", "binary_f1", "severity_mae_pp"] +
                          [f"f1_{c}" for c in CLASSES]), ""]
+    if t.get("threshold_tradeoff"):
+        lines += ["## Decision threshold (test split)",
+                  "`has_distortion` when P(clean) < threshold; `AudioDistortionValidator(threshold=...)` or "
+                  "`--threshold` sets it. Lower thresholds trade detections for fewer false alarms:", "",
+                  _table(t["threshold_tradeoff"], ["threshold", "clean_false_alarm_rate", "binary_recall",
+                                                    "binary_f1", "macro_f1"]), ""]
+    if args.external:
+        ext = json.loads(Path(args.external).read_text())["summary"]
+        lines += ["## Damage made by other tools (scripts/external_check.py)",
+                  f"{ext['per_kind']['clean']['n']} clean test clips, each also damaged by audiomentations,"
+                  " pedalboard and numpy effects that the training generators did not make:", "",
+                  _table([{"kind": k, "variant": f"{r['tool']} {r['variant']}", "n": r["n"],
+                           "flagged %": r["detected_pct"], "typed correctly %": r["typed_correctly_pct"]}
+                          for r in ext["per_variant"] for k in [r["kind"]]],
+                         ["kind", "variant", "n", "flagged %", "typed correctly %"]), "",
+                  f"Macro-F1 over the six classes {ext['macro_f1']:.3f}; clean false-alarm rate "
+                  f"{ext['clean_false_alarm_rate']:.3f}.", ""]
     var = t.get("detection_rate_by_variant", {})
     weak = sorted(((v["detected"], k, v["n"]) for k, v in var.items() if v["n"] >= 10))[:8]
     lines += ["## Known weaknesses",

@@ -62,9 +62,8 @@ def test_telephone_eq_is_flagged(validator, songs):
         assert r["has_distortion"], r["types"]
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (model card): a telephone band-pass is taken for a "
-                   "codec low-pass (mp3), since both remove the highs")
 def test_telephone_eq_is_eq(validator, songs):
+    """A telephone band-pass removes the highs like a codec, but also the lows: it must be eq, not mp3."""
     for r in _verdicts(validator, songs, "eq", 1.0, "telephone"):
         assert r["distortion_type"] == "eq", r["types"]
 

@@ -43,10 +43,11 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
     m["split"] = Path(split_dir).name + (f" (severity >= {min_severity})" if min_severity > 0 else "")
     m["clean_false_alarm_rate"] = float((probs[labels[:, 0] == 1, 0] < meta.get("threshold", 0.5)).mean())
     worst = sev_true.max(axis=1)
-    edges = [0.1, 0.325, 0.55, 0.775, 1.0001]
+    edges = [0.0, 0.25, 0.5, 0.75, 1.0]  # strata (lo, hi] of the strongest damage; clean clips excluded
+    thr = meta.get("threshold", 0.5)
     m["detection_rate_by_severity"] = {
-        f"{lo:.2f}-{min(hi, 1.0):.2f}": round(float((probs[(worst >= lo) & (worst < hi), 0] < 0.5).mean()), 3)
-        for lo, hi in zip(edges[:-1], edges[1:]) if ((worst >= lo) & (worst < hi)).any()}
+        f"{lo:.2f}-{hi:.2f}": round(float((probs[(worst > lo) & (worst <= hi), 0] < thr).mean()), 3)
+        for lo, hi in zip(edges[:-1], edges[1:]) if ((worst > lo) & (worst <= hi)).any()}
     # per-variant recall of the distorted clips (which sub-types are missed)
     dec_clean = probs[:, 0] >= meta.get("threshold", 0.5)
     var = {}
@@ -56,6 +57,14 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         mask = (idx["variants"].fillna("").astype(str) == v).to_numpy()
         var[v] = {"n": int(mask.sum()), "detected": round(float((~dec_clean[mask]).mean()), 3)}
     m["detection_rate_by_variant"] = var
+    # the user's sensitivity knob (AudioDistortionValidator(threshold=...)): what other thresholds give
+    clean = labels[:, 0] == 1
+    m["threshold_tradeoff"] = []
+    for t in (0.2, 0.3, 0.4, 0.5, 0.6):
+        mt = compute_metrics(labels, probs, sev_true, sev, t)
+        m["threshold_tradeoff"].append({"threshold": t, "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
+                                        "binary_f1": round(mt["binary_f1"], 4), "binary_recall": round(mt["binary_recall"], 4),
+                                        "macro_f1": round(mt["macro_f1"], 4)})
     return m
 
 
