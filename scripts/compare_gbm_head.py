@@ -1,6 +1,6 @@
 """Compares a gradient-boosted head with the shipped MLP head on the same inputs (experiment).
 
-usage: .venv/bin/python scripts/compare_gbm_head.py RUN_DIR FEATURES_DIR [--floor 0.35]
+usage: .venv/bin/python scripts/compare_gbm_head.py RUN_DIR FEATURES_DIR [--floor 0.0]
 Uses RUN_DIR/embeddings_{train,test}.npz and the cached signal features; prints test metrics of
 one HistGradientBoosting classifier per class (clean clips weighted like the MLP head).
 """
@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("features_dir")
-    ap.add_argument("--floor", type=float, default=0.35)
+    ap.add_argument("--floor", type=float, default=0.0)
     ap.add_argument("--clean-weight", type=float, default=3.0)
     a = ap.parse_args()
     x_tr, y_tr, _ = load(a.run_dir, a.features_dir, "train", a.floor)
