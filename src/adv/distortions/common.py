@@ -1,4 +1,4 @@
-"""Argument checks shared by every distortion generator."""
+"""Argument checks and the severity-floor map shared by the distortion generators."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def pick_variant(rng: np.random.Generator, variant: str | None, variants: tuple[
     if variant not in variants:
         raise ValueError(f"unknown {kind} variant {variant!r}; expected one of {variants}")
     return variant
+
+
+def floored_strength(severity: float, at_start: float, at_one: float) -> float:
+    """Severity maps v2: 0 at severity 0, else linear from ``at_start`` (just above 0, the
+    just-audible strength) to ``at_one`` (severity 1)."""
+    return 0.0 if severity <= 0.0 else at_start + (at_one - at_start) * severity

@@ -51,26 +51,29 @@ import math
 import numpy as np
 from scipy import signal
 from adv.distortions.common import check_audio_and_severity as _check
-from adv.distortions.common import pick_variant
+from adv.distortions.common import floored_strength, pick_variant
 
 KIND = "eq"
 VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet", "band_limit", "bass_cut")
 FILTER_VARIANTS = ("telephone", "underwater", "tinny", "cabinet", "band_limit", "bass_cut")
 MAX_MAKEUP_DB = 20.0
-MIN_STOP_DB, SPAN_STOP_DB = 4.0, 36.0  # filter variants: stop-band attenuation = MIN + SPAN * severity
-MIN_GAIN_SCALE = 0.35                  # shelf_peak: gains scale with MIN + (1 - MIN) * severity
+STOP_DB = (4.0, 40.0)     # filter variants: stop-band attenuation just above severity 0 and at 1
+GAIN_SCALE = (0.35, 1.0)  # shelf_peak: share of the drawn dB gains just above severity 0 and at 1
+
+
+def stop_band_db(severity: float) -> float:
+    """Stop-band attenuation (dB, >= 0) of the filter variants: ``4 + 36 * severity``, 0 at 0."""
+    return floored_strength(severity, *STOP_DB)
 
 
 def filter_mix(severity: float) -> float:
-    """Wet/dry mix of the filter variants: stop band down by ``4 + 36 * severity`` dB (0 at 0)."""
-    if severity <= 0.0:
-        return 0.0
-    return 1.0 - 10.0 ** (-(MIN_STOP_DB + SPAN_STOP_DB * severity) / 20.0)
+    """Wet/dry mix of the filter variants that attenuates the stop band by :func:`stop_band_db`."""
+    return 1.0 - 10.0 ** (-stop_band_db(severity) / 20.0)
 
 
 def gain_scale(severity: float) -> float:
     """Fraction of the full-strength dB gains that ``shelf_peak`` applies (0 at severity 0)."""
-    return 0.0 if severity <= 0.0 else MIN_GAIN_SCALE + (1.0 - MIN_GAIN_SCALE) * severity
+    return floored_strength(severity, *GAIN_SCALE)
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
@@ -208,9 +211,10 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     variant = _pick_variant(rng, variant)
     sos, info = _design(variant, rng, sample_rate, severity)
     params: dict = {"kind": KIND, "variant": variant, "severity": severity}
+    mix = filter_mix(severity)
     if variant in FILTER_VARIANTS:
-        params["mix"] = filter_mix(severity)
-        params["stop_band_db"] = -(MIN_STOP_DB + SPAN_STOP_DB * severity)
+        params["mix"] = mix
+        params["stop_band_db"] = -stop_band_db(severity)
     else:
         params["gain_scale"] = gain_scale(severity)
     params.update(info)
@@ -220,7 +224,6 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         return np.array(audio, dtype=np.float32, copy=True), params
 
     wet = _zero_phase(sos, x)
-    mix = filter_mix(severity)
     y = (1.0 - mix) * x + mix * wet if variant in FILTER_VARIANTS else wet
     p_in, p_out = float(np.mean(x * x)), float(np.mean(y * y))
     gain_db = 0.0

@@ -57,7 +57,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal
 from adv.distortions.common import check_audio_and_severity as _check
-from adv.distortions.common import pick_variant
+from adv.distortions.common import floored_strength, pick_variant
 
 KIND = "phase"
 VARIANTS = ("polarity", "delay", "ms_cancel", "allpass")
@@ -149,7 +149,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     elif variant == "ms_cancel":
         a_db, b_db = float(rng.uniform(15, 25)), float(rng.uniform(3, 9))
         ap_freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=8))
-        k_sev = MS_MIN_STRENGTH + (1.0 - MS_MIN_STRENGTH) * severity if severity > 0.0 else 0.0
+        k_sev = floored_strength(severity, MS_MIN_STRENGTH, 1.0)
         mid, side = (pair[0] + pair[1]) / 2, (pair[0] - pair[1]) / 2
         pm, ps = float(np.mean(mid * mid)), float(np.mean(side * side))
         pseudo = pm > 0 and ps < pm * 1e-3
@@ -170,8 +170,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
                       level_match_db=float(20 * math.log10(k)) if k > 0 else 0.0, pseudo_side=bool(pseudo))
     elif variant == "allpass":
         freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=MAX_ALLPASS_SECTIONS))
-        n_sec = int(math.ceil(MIN_ALLPASS_SECTIONS + (MAX_ALLPASS_SECTIONS - MIN_ALLPASS_SECTIONS) * severity)) \
-            if severity > 0.0 else 0
+        n_sec = int(math.ceil(floored_strength(severity, MIN_ALLPASS_SECTIONS, MAX_ALLPASS_SECTIONS)))
         radius = ALLPASS_RADIUS
         if n_sec > 0:
             y[ch] = signal.sosfilt(_allpass_sections(freqs[:n_sec], radius, sample_rate), pair[ch])
