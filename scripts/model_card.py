@@ -36,7 +36,8 @@ def main() -> None:
     meta = torch.load(model, map_location="cpu", weights_only=True)["meta"]
     t = report["test"]
     cfg = meta["config"]
-    sev_lo = summary.get("severity_min", 0.05 if summary.get("severity_maps", 1) >= 2 else 0.1)
+    sev_lo = min(float(stratum.split("-")[0]) for strata in summary["class_by_severity_bin"].values()
+                 for stratum in strata)
     lines = [
         "# Model card: Audio Distortion Validator detector",
         "",

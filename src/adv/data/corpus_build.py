@@ -33,8 +33,8 @@ from adv.data.corpus_plan import PlannedClip, plan_corpus
 from adv.data.noise_screen import NoiseFilter, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
-from adv.distortions import SEVERITY_MAPS_VERSION
 from adv.data.track_scan import Filters, scan_track
+from adv.distortions import SEVERITY_MAPS_VERSION
 
 MUSIC21_LICENCE = "music21 corpus (public-domain scores, BSD-3 package); rendered with FluidR3_GM (MIT)"
 

@@ -94,6 +94,12 @@ class DistortionHead(nn.Module):
         return {"type_logits": logits, "calibrated_logits": logits / self.temperature,
                 "severity": torch.sigmoid(self.sev_out(h))}
 
+    def probabilities(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(type probabilities [B, 6], severities [B, 5])."""
+        out = self(embedding, signal)
+        return torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]), out["severity"]
+
 
 class HeadEnsemble(nn.Module):
     """Several independently trained (and calibrated) heads; probabilities and severities are
@@ -106,22 +112,11 @@ class HeadEnsemble(nn.Module):
         self.heads = nn.ModuleList(heads)
         self.embed_dim, self.n_signal = heads[0].embed_dim, heads[0].n_signal
 
-    def outputs(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True):
-        probs, sevs = [], []
-        for h in self.heads:
-            out = h(embedding, signal)
-            probs.append(torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]))
-            sevs.append(out["severity"])
-        return torch.stack(probs).mean(dim=0), torch.stack(sevs).mean(dim=0)
-
-
-def head_outputs(head: DistortionHead | HeadEnsemble, embedding: torch.Tensor, signal: torch.Tensor,
-                 calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """(type probabilities [B, 6], severities [B, 5]) of one head or an ensemble."""
-    if isinstance(head, HeadEnsemble):
-        return head.outputs(embedding, signal, calibrated)
-    out = head(embedding, signal)
-    return torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]), out["severity"]
+    def probabilities(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means of the heads' type probabilities and severities."""
+        outs = [h.probabilities(embedding, signal, calibrated) for h in self.heads]
+        return torch.stack([p for p, _ in outs]).mean(dim=0), torch.stack([v for _, v in outs]).mean(dim=0)
 
 
 class DistortionDetector(nn.Module):
@@ -134,4 +129,4 @@ class DistortionDetector(nn.Module):
 
     def forward(self, logmel: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.backbone.forward_logmel(logmel)["embedding"]
-        return head_outputs(self.head, emb, signal)
+        return self.head.probabilities(emb, signal)

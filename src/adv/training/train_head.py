@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from adv.models.detector import DistortionHead, HeadEnsemble, head_outputs
+from adv.models.detector import DistortionHead, HeadEnsemble
 from adv.training.metrics import compute_metrics
 from adv.training.train_backbone import multitask_loss
 
@@ -39,7 +39,7 @@ def predict_head(head: DistortionHead | HeadEnsemble, d: HeadData, calibrated: b
                  ) -> tuple[np.ndarray, np.ndarray]:
     head.eval()
     e, s, _, _ = _tensors(d)
-    probs, sev = head_outputs(head, e, s, calibrated)
+    probs, sev = head.probabilities(e, s, calibrated)
     return probs.numpy(), sev.numpy()
 
 
