@@ -36,6 +36,7 @@ def main() -> None:
     meta = torch.load(model, map_location="cpu", weights_only=True)["meta"]
     t = report["test"]
     cfg = meta["config"]
+    scfg = cfg.get("severity", {})
     sev_lo = min(float(stratum.split("-")[0]) for strata in summary["class_by_severity_bin"].values()
                  for stratum in strata)
     lines = [
@@ -53,6 +54,14 @@ def main() -> None:
         f"- Heads: {cfg['head'].get('ensemble', 1)} MLP(s) from different seeds on [embedding, signal features]"
         " -> six type probabilities (clean, clipping, mp3, noise, eq, phase; multi-label) and five severities in"
         " [0, 1]; per-class temperature scaling fitted on validation for each; the heads' outputs are averaged.",
+        *([f"- Severity: one gradient-boosted tree ensemble per kind (scikit-learn HistGradientBoostingRegressor, "
+           f"{scfg.get('loss', 'absolute_error')} loss, {scfg.get('max_iter')} trees of up to "
+           f"{scfg.get('max_leaf_nodes')} leaves) on the signal features, trained on the clips that have the kind;"
+           " stored as tensors in the model file and run inside the ONNX graph. They replace the heads' severity"
+           " output" + (f" (test MAE with the heads' output instead: "
+                        + ", ".join(f"{k} {v:.1f}" for k, v in report["severity_mae_pp_head_only"].items()) + ")"
+                        if "severity_mae_pp_head_only" in report else "") + "."]
+          if scfg.get("model") == "trees" else []),
         f"- Decision: `has_distortion` when P(clean) < {meta['threshold']}; a track is summarised from 10-s windows"
         " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
         "",
@@ -110,6 +119,8 @@ def main() -> None:
         floor = cfg["head"].get("min_train_severity", 0)
         scope = f"severity >= {floor}" if floor else "all clips"
         lines += [f"## Ablation (one head retrained per feature subset, frozen backbone; test split, {scope})", "",
+                  "The severity MAE here is the head's own severity output (the severity regressors are not"
+                  " part of the ablation).", "",
                   _table(report["ablation"], ["features", "macro_f1", "binary_f1", "severity_mae_pp"] +
                          [f"f1_{c}" for c in CLASSES]), ""]
     if t.get("threshold_tradeoff"):

@@ -6,7 +6,8 @@ Two stages share this module:
   2. `DistortionHead`: a small MLP on [embedding, standardised signal features] giving six type
      logits (clean, clipping, mp3, noise, eq, phase) and five severities in [0, 1]; per-class
      temperatures calibrate the type probabilities. `HeadEnsemble` averages several such heads.
-`DistortionDetector` chains backbone and head(s) for inference.
+`DistortionDetector` chains backbone and head(s) for inference; when the detector file has severity
+regressors (`adv.models.severity_trees`), they replace the head's severity output.
 """
 
 from __future__ import annotations
@@ -120,13 +121,18 @@ class HeadEnsemble(nn.Module):
 
 
 class DistortionDetector(nn.Module):
-    """Inference model: log-mel -> backbone embedding; + signal features -> head (or heads)."""
+    """Inference model: log-mel -> backbone embedding; + signal features -> head (or heads) for the
+    type probabilities, and -> the severity regressors when there are any (else the head's severities)."""
 
-    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble):
+    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble, severity: nn.Module | None = None):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.severity = severity
 
     def forward(self, logmel: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.backbone.forward_logmel(logmel)["embedding"]
-        return self.head.probabilities(emb, signal)
+        probs, sev = self.head.probabilities(emb, signal)
+        if self.severity is not None:
+            sev = self.severity(signal)
+        return probs, sev

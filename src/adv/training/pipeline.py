@@ -1,5 +1,5 @@
-"""`adv train --config FILE`: features -> backbone -> embeddings -> head -> calibration -> model file
--> evaluation, ablation and cross-validation reports. Every stage resumes from what is on disk."""
+"""`adv train --config FILE`: features -> backbone -> embeddings -> head -> calibration -> severity
+regressors -> model file -> evaluation, ablation and cross-validation reports. Every stage resumes from what is on disk."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from adv.training.train_backbone import build_backbone_model, predict_logmel, tr
 from adv.training.train_head import (
     HeadData, cross_validate, expected_calibration_error, predict_head, train_calibrated_heads, train_head,
 )
+from adv.training.train_severity import fit_severity_trees
 
 
 def _path(p: str, base: Path) -> Path:
@@ -104,15 +105,26 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
              "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
              "val_ece_after": expected_calibration_error(data["val"].labels, val_cal)}
     print("calibration", json.dumps(calib))
+    scfg = cfg.get("severity", {"model": "head"})
+    severity = None
+    if scfg.get("model", "head") == "trees":  # trained on every clip (the floor only concerns the type heads)
+        severity = fit_severity_trees(full["train"], scfg, cfg["seed"])
+    elif scfg.get("model") != "head":
+        raise ValueError(f"[severity] model must be 'trees' or 'head', not {scfg.get('model')!r}")
     bcfg = cfg["backbone"]
     bkw = {"width_mult": bcfg["width_mult"]} if bcfg["name"] == "MobileNetV1" else {}
     meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
             "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
                          "fmin": 50.0, "fmax": 14000.0},
             "threshold": cfg["decision"]["threshold"], "calibration": calib, "clip_seconds": 10.0}
-    model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta)
+    model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
+    if severity is not None:  # what the type head's own severity output would have scored
+        _, head_sev = predict_head(head, full["test"])
+        report["severity_mae_pp_head_only"] = compute_metrics(
+            full["test"].labels, np.zeros_like(full["test"].labels, dtype=float), full["test"].severity,
+            head_sev)["severity_mae_pp"]
     if floor > 0:
         report["test_above_floor"] = evaluate_model_on_cache(model_path, feat_dir / "test", min_severity=floor)
     if not skip_extras:
@@ -125,7 +137,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     report["train_seconds"] = round(time.time() - t0, 1)
     meta["metrics"] = {k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp",
                                                       "binary_precision")}
-    save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta)
+    save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta, severity)
     write_report(report, out)
     log.log({"test/macro_f1": metrics["macro_f1"], "test/binary_f1": metrics["binary_f1"]})
     log.finish()
