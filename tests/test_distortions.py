@@ -392,6 +392,17 @@ def test_eq_telephone_band_limits(music):
     assert 250 < p["low_hz"] < 400 and 3000 < p["high_hz"] < 3600
 
 
+def test_eq_resonance_is_one_peak_of_the_mapped_gain(music):
+    for sev, want in ((1e-9, 6.0), (0.5, 12.0), (1.0, 18.0)):
+        _, p = eq.apply(music, SR, sev, np.random.default_rng(1), variant="resonance")
+        assert abs(p["gain_db"]) == pytest.approx(want, rel=1e-6)
+        assert 100 <= p["freq_hz"] <= 8000 and 0.7 <= p["q"] <= 4
+    # the curve itself: |H| at the centre equals the gain (forward-backward of half the dB)
+    sos = eq.peaking(1000.0, 2.0, 12.0 / 2, SR)[None, :]
+    _, h = signal.sosfreqz(sos, worN=[1000.0], fs=SR)
+    assert 20 * math.log10(abs(h[0]) ** 2) == pytest.approx(12.0, abs=0.01)
+
+
 # ------------------------------------------------------------------------------------------------
 # phase
 
@@ -407,6 +418,25 @@ def test_phase_mono_collapse_grows(variant, music):
     assert corr[0] > 0.9  # the test signal is realistically correlated
     assert all(a > b for a, b in zip(corr, corr[1:])), corr
     assert all(a < b for a, b in zip(loss, loss[1:])), loss
+
+
+def test_phaser_changes_one_channel_with_moving_notches(music):
+    y, p = phase.apply(music, SR, 1.0, np.random.default_rng(2), variant="phaser")
+    ch = 0 if p["channel"] == "left" else 1
+    np.testing.assert_array_equal(y[1 - ch], music[1 - ch])
+    assert not np.allclose(y[ch], music[ch])
+    assert p["mix"] == 1.0 and p["stages"] in (4, 6, 8) and 0.1 <= p["rate_hz"] <= 1.5
+    _, p0 = phase.apply(music, SR, 1e-9, np.random.default_rng(2), variant="phaser")
+    assert p0["mix"] == pytest.approx(phase.PHASER_MIX[0])
+    # the sweep moves: the spectrum of the damaged channel relative to the dry one differs between
+    # two halves of the clip, where a static all-pass would give the same (flat) ratio
+    f, a1 = signal.welch(y[ch, :SR * 3 // 2], fs=SR, nperseg=2048)
+    _, a2 = signal.welch(y[ch, -SR * 3 // 2:], fs=SR, nperseg=2048)
+    _, d1 = signal.welch(music[ch, :SR * 3 // 2], fs=SR, nperseg=2048)
+    _, d2 = signal.welch(music[ch, -SR * 3 // 2:], fs=SR, nperseg=2048)
+    band = (f > 200) & (f < 6000)
+    r1, r2 = 10 * np.log10(a1[band] / d1[band]), 10 * np.log10(a2[band] / d2[band])
+    assert r1.min() < -6 and np.abs(r1 - r2).max() > 3
 
 
 def test_phase_mono_input_becomes_stereo(music):

@@ -1,5 +1,5 @@
 """Spectral colouring (EQ damage and band-limiting): telephone, underwater, tinny, shelf/peak,
-cabinet, band-limit (low-pass) and bass-cut (high-pass) curves.
+cabinet, band-limit (low-pass), bass-cut (high-pass) and single-resonance curves.
 
 All filtering is zero-phase (``scipy.signal.sosfiltfilt``, i.e. forward-backward), so the EQ
 changes magnitudes only (no phase damage that could be confused with the ``phase`` kind) and
@@ -16,6 +16,8 @@ Severity -> strength:
   severity 0.1 and 6 dB at 0.5, so most of the range was inaudible.)
 * ``shelf_peak``: every band gain (in dB) is the randomly drawn full-strength gain times
   ``0.35 + 0.65 * severity`` (2-6 dB shelves just above 0).
+* ``resonance``: one peaking band of ``6 + 12 * severity`` dB (6 dB just above 0, 18 dB at 1),
+  boost or cut at random.
 
 The output is then scaled to the input's RMS over the whole clip (``makeup_gain_db``, capped at
 +20 dB) so the level stays comparable; nothing is clipped (peaks may exceed 1.0). Severity 0
@@ -36,6 +38,9 @@ Variants (random parameters drawn with ``rng``; frequencies are kept below 0.45 
   log-uniform 3-10 kHz: band-limited audio (a low-rate source upsampled, a lazy low-pass), which
   unlike a codec leaves the band below the cut-off untouched.
 * ``bass_cut``: 8th-order Butterworth high-pass, cut-off log-uniform 150-600 Hz (thin sound).
+* ``resonance``: a single peaking band (a boomy or honky resonance, or a notch), log-uniform
+  100 Hz - 8 kHz, Q U(0.7, 4), boost with probability 0.6 (corpus v4; a lone strong peak from another
+  tool was flagged only 40 % of the time when the EQ kind had peaks only beside shelves).
 * ``cabinet``: a guitar-cabinet / small-speaker colouring: gentle band-pass (2nd-order Butterworth
   edges at U(70, 130) Hz and U(3.5, 6) kHz) with 2-4 resonant peaks (log-uniform 150 Hz - 4 kHz,
   Q U(2, 8), +U(4, 10) dB) and one dip (400 Hz - 1.5 kHz, Q U(1, 4), -U(6, 12) dB).
@@ -54,11 +59,12 @@ from adv.distortions.common import check_audio_and_severity as _check
 from adv.distortions.common import floored_strength, pick_variant
 
 KIND = "eq"
-VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet", "band_limit", "bass_cut")
+VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet", "band_limit", "bass_cut", "resonance")
 FILTER_VARIANTS = ("telephone", "underwater", "tinny", "cabinet", "band_limit", "bass_cut")
 MAX_MAKEUP_DB = 20.0
 STOP_DB = (4.0, 40.0)     # filter variants: stop-band attenuation just above severity 0 and at 1
 GAIN_SCALE = (0.35, 1.0)  # shelf_peak: share of the drawn dB gains just above severity 0 and at 1
+RESONANCE_DB = (6.0, 18.0)  # resonance: peak gain just above severity 0 and at 1
 
 
 def stop_band_db(severity: float) -> float:
@@ -158,6 +164,12 @@ def _design(variant: str, rng: np.random.Generator, sr: int, severity: float) ->
                                "gain_db": high_g * scale},
                 "peaks": peaks}
         return np.stack(rows), info
+    if variant == "resonance":
+        f = _clamp_hz(float(math.exp(rng.uniform(math.log(100), math.log(8000)))), sr)
+        q = float(rng.uniform(0.7, 4.0))
+        sign = 1.0 if rng.random() < 0.6 else -1.0
+        g = sign * floored_strength(severity, *RESONANCE_DB)
+        return peaking(f, q, g / 2, sr)[None, :], {"freq_hz": f, "q": q, "gain_db": g}
     if variant == "band_limit":
         fc = _clamp_hz(float(math.exp(rng.uniform(math.log(3000), math.log(10000)))), sr)
         return signal.butter(6, fc, btype="lowpass", fs=sr, output="sos"), {"cutoff_hz": fc, "order": 12}
@@ -215,7 +227,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     if variant in FILTER_VARIANTS:
         params["mix"] = mix
         params["stop_band_db"] = -stop_band_db(severity)
-    else:
+    elif variant == "shelf_peak":
         params["gain_scale"] = gain_scale(severity)
     params.update(info)
 

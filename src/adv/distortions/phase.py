@@ -42,6 +42,14 @@ Variants (random choices drawn with ``rng``; which channel is affected is random
   each section's phase turn in a narrow band and can *reduce* the loss). The loss saturates
   around 3 dB (phase difference spread over several turns ~ uncorrelated phase).
 
+* ``phaser``: one channel goes through a swept phaser: a cascade of 4, 6 or 8 first-order all-pass
+  stages whose break frequency sweeps ``fc * 2 ** (depth * sin(2 pi rate t))`` (fc log-uniform
+  300 Hz - 3 kHz, depth U(1, 2) octaves, rate U(0.1, 1.5) Hz, updated every 4 ms), mixed with the
+  dry channel as ``(x + m * ap(x)) / (1 + m)``; moving notches appear in that channel only, so the
+  channels drift in and out of phase. The wet mix ``m = 0.35 + 0.65 * severity`` (notches -6 dB
+  just above 0, complete at 1). (Corpus v4; before, modulated phase effects were never generated
+  and a one-channel phaser from another tool was flagged 28 % of the time.)
+
 Mono input (1 channel) is first duplicated to dual-mono stereo and **two channels are returned**
 (phase damage needs two channels); for more than two channels only channels 0 and 1 are processed
 and the rest pass through. Severity 0 returns the (stereo) input unchanged. Every map starts at a
@@ -60,7 +68,7 @@ from adv.distortions.common import check_audio_and_severity as _check
 from adv.distortions.common import floored_strength, pick_variant
 
 KIND = "phase"
-VARIANTS = ("polarity", "delay", "ms_cancel", "allpass")
+VARIANTS = ("polarity", "delay", "ms_cancel", "allpass", "phaser")
 MAX_LOSS_DB = 60.0
 MAX_ALLPASS_SECTIONS = 8
 MIN_ALLPASS_SECTIONS = 1
@@ -68,6 +76,8 @@ POLARITY_TOP_HZ = 4000.0
 DELAY_MIN_MS, DELAY_MAX_MS = 0.25, 2.0
 MS_MIN_STRENGTH = 0.3
 ALLPASS_RADIUS = 0.7
+PHASER_MIX = (0.35, 1.0)   # wet mix just above severity 0 and at 1
+PHASER_BLOCK_S = 0.004     # the sweep is updated every 4 ms
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
@@ -101,6 +111,23 @@ def _allpass_sections(freqs: np.ndarray, radius: float, sr: int) -> np.ndarray:
         a1, a2 = -2 * radius * math.cos(theta), radius * radius
         rows.append([a2, a1, 1.0, 1.0, a1, a2])  # numerator = reversed denominator: all-pass
     return np.array(rows, dtype=np.float64)
+
+
+def phaser_channel(x: np.ndarray, sr: int, stages: int, centre_hz: float, depth_oct: float, rate_hz: float,
+                   phase0: float, mix: float) -> np.ndarray:
+    """``(x + mix * A(x)) / (1 + mix)`` with ``A`` a cascade of first-order all-pass stages whose break
+    frequency sweeps sinusoidally (coefficients held for PHASER_BLOCK_S, filter state carried over)."""
+    block = max(1, int(round(PHASER_BLOCK_S * sr)))
+    zi = np.zeros((stages, 2))
+    wet = np.empty_like(x)
+    for start in range(0, len(x), block):
+        t = (start + block / 2) / sr
+        f = centre_hz * 2.0 ** (depth_oct * math.sin(2 * math.pi * rate_hz * t + phase0))
+        w = math.tan(math.pi * min(f, 0.45 * sr) / sr)
+        a = (w - 1.0) / (w + 1.0)
+        sos = np.tile([a, 1.0, 0.0, 1.0, a, 0.0], (stages, 1))
+        wet[start:start + block], zi = signal.sosfilt(sos, x[start:start + block], zi=zi)
+    return (x + mix * wet) / (1.0 + mix)
 
 
 def _fractional_delay(x: np.ndarray, delay_samples: float) -> np.ndarray:
@@ -176,6 +203,15 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
             y[ch] = signal.sosfilt(_allpass_sections(freqs[:n_sec], radius, sample_rate), pair[ch])
         params.update(sections=n_sec, pole_radius=float(radius),
                       centre_freqs_hz=[float(min(f, 0.45 * sample_rate)) for f in freqs[:n_sec]])
+
+    elif variant == "phaser":
+        stages = int(rng.choice([4, 6, 8]))
+        centre = float(math.exp(rng.uniform(math.log(300), math.log(3000))))
+        depth, rate, phase0 = float(rng.uniform(1, 2)), float(rng.uniform(0.1, 1.5)), float(rng.uniform(0, 2 * math.pi))
+        mix = floored_strength(severity, *PHASER_MIX)
+        if mix > 0:
+            y[ch] = phaser_channel(pair[ch], sample_rate, stages, centre, depth, rate, phase0, mix)
+        params.update(stages=stages, centre_hz=centre, depth_oct=depth, rate_hz=rate, mix=mix)
 
     y32 = np.nan_to_num(y).astype(np.float32)
     params.update(mono_loss_db=mono_loss_db(x, y32), lr_correlation_before=lr_correlation(x),

@@ -103,7 +103,7 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
             x = np.stack([train_mel[i, s:s + crop] for i, s in zip(idx, starts)]).astype(np.float32)
             x += rng.uniform(-bcfg["gain_jitter_db"], bcfg["gain_jitter_db"], size=(len(idx), 1, 1)).astype(np.float32)
             out = model(torch.from_numpy(x).unsqueeze(1))
-            loss = multitask_loss(out, labels_t[idx], sev_t[idx], bcfg["severity_weight"])
+            loss = multitask_loss(out, labels_t[idx], sev_t[idx], bcfg["severity_weight"], bcfg.get("clean_weight", 1.0))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
