@@ -37,6 +37,7 @@ def main() -> None:
     t = report["test"]
     cfg = meta["config"]
     scfg = cfg.get("severity", {})
+    tcfg = cfg.get("types", {})
     sev_lo = min(float(stratum.split("-")[0]) for strata in summary["class_by_severity_bin"].values()
                  for stratum in strata)
     lines = [
@@ -54,14 +55,22 @@ def main() -> None:
         f"- Heads: {cfg['head'].get('ensemble', 1)} MLP(s) from different seeds on [embedding, signal features]"
         " -> six type probabilities (clean, clipping, mp3, noise, eq, phase; multi-label) and five severities in"
         " [0, 1]; per-class temperature scaling fitted on validation for each; the heads' outputs are averaged.",
+        *([f"- Type trees: one gradient-boosted binary classifier per class (scikit-learn"
+           f" HistGradientBoostingClassifier, {tcfg.get('max_iter')} trees of up to {tcfg.get('max_leaf_nodes')} leaves)"
+           f" on the signal features; the detector's probabilities are {1 - tcfg.get('trees_blend', 0.5):.2g} x the"
+           f" heads' + {tcfg.get('trees_blend', 0.5):.2g} x the trees'"
+           + (f" (test with the heads alone: binary F1 {report['test_heads_only']['binary_f1']:.4f}, macro-F1 "
+              f"{report['test_heads_only']['macro_f1']:.4f})" if "test_heads_only" in report else "") + "."]
+          if tcfg.get("trees") else []),
         *([f"- Severity: one gradient-boosted tree ensemble per kind (scikit-learn HistGradientBoostingRegressor, "
            f"{scfg.get('loss', 'absolute_error')} loss, {scfg.get('max_iter')} trees of up to "
-           f"{scfg.get('max_leaf_nodes')} leaves) on the signal features, trained on the clips that have the kind;"
-           " stored as tensors in the model file and run inside the ONNX graph. They replace the heads' severity"
-           " output" + (f" (test MAE with the heads' output instead: "
+           f"{scfg.get('max_leaf_nodes')} leaves) on the signal features, trained on the clips that have the kind."
+           " They replace the heads' severity output" + (f" (test MAE with the heads' output instead: "
                         + ", ".join(f"{k} {v:.1f}" for k, v in report["severity_mae_pp_head_only"].items()) + ")"
                         if "severity_mae_pp_head_only" in report else "") + "."]
           if scfg.get("model") == "trees" else []),
+        *(["- The tree ensembles are stored as tensors in the model file and run inside the ONNX graph."]
+          if tcfg.get("trees") or scfg.get("model") == "trees" else []),
         f"- Decision: `has_distortion` when P(clean) < {meta['threshold']}; a track is summarised from 10-s windows"
         " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
         "",

@@ -6,8 +6,9 @@ Two stages share this module:
   2. `DistortionHead`: a small MLP on [embedding, standardised signal features] giving six type
      logits (clean, clipping, mp3, noise, eq, phase) and five severities in [0, 1]; per-class
      temperatures calibrate the type probabilities. `HeadEnsemble` averages several such heads.
-`DistortionDetector` chains backbone and head(s) for inference; when the detector file has severity
-regressors (`adv.models.severity_trees`), they replace the head's severity output.
+`DistortionDetector` chains backbone and head(s) for inference; when the detector file has tree
+ensembles (`adv.models.tree_ensemble`), the type trees' probabilities are blended with the heads'
+and the severity trees replace the heads' severity output.
 """
 
 from __future__ import annotations
@@ -122,17 +123,22 @@ class HeadEnsemble(nn.Module):
 
 class DistortionDetector(nn.Module):
     """Inference model: log-mel -> backbone embedding; + signal features -> head (or heads) for the
-    type probabilities, and -> the severity regressors when there are any (else the head's severities)."""
+    type probabilities (blended with the type trees' when there are any) and severities (the
+    severity trees' when there are any)."""
 
-    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble, severity: nn.Module | None = None):
+    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble, severity: nn.Module | None = None,
+                 type_trees: nn.Module | None = None):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.severity = severity
+        self.type_trees = type_trees
 
     def forward(self, logmel: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.backbone.forward_logmel(logmel)["embedding"]
         probs, sev = self.head.probabilities(emb, signal)
+        if self.type_trees is not None:
+            probs = self.type_trees.mix(probs, signal)
         if self.severity is not None:
             sev = self.severity(signal)
         return probs, sev

@@ -1,7 +1,7 @@
 """Saving and loading the detector file (backbone + head + everything inference needs).
 
 The file is a torch pickle of plain tensors and JSON-like metadata (loaded with weights_only=True):
-the backbone, the type head(s) and, when trained with them, the severity regressors.
+the backbone, the type head(s) and, when trained with them, the type and severity tree ensembles.
 The fixed front-end tensors (STFT kernels, mel matrix) and the unused AudioSet classifier are not
 stored: they are rebuilt from the front-end settings.
 """
@@ -16,7 +16,7 @@ from adv import CLASSES
 from adv.errors import CheckpointError
 from adv.models.detector import DistortionDetector, DistortionHead, HeadEnsemble
 from adv.models.pann import build_pann
-from adv.models.severity_trees import SeverityTrees
+from adv.models.tree_ensemble import SeverityTrees, TypeTrees
 
 FORMAT = "adv-detector-v1"
 _DERIVED = ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")
@@ -35,7 +35,8 @@ def _head_from(h: dict) -> DistortionHead:
 
 
 def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: torch.nn.Module,
-                  head: DistortionHead | HeadEnsemble, meta: dict, severity: SeverityTrees | None = None) -> Path:
+                  head: DistortionHead | HeadEnsemble, meta: dict, severity: SeverityTrees | None = None,
+                  type_trees: TypeTrees | None = None) -> Path:
     state = {k: v.half() if v.is_floating_point() else v for k, v in backbone.state_dict().items()
              if not k.startswith(_DERIVED)}
     payload = {
@@ -50,6 +51,8 @@ def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: t
         payload["head"] = _head_entry(head)
     if severity is not None:
         payload["severity"] = severity.entry()
+    if type_trees is not None:
+        payload["type_trees"] = type_trees.entry()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -76,11 +79,12 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
         raise CheckpointError(f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})")
     head = HeadEnsemble([_head_from(h) for h in payload["heads"]]) if "heads" in payload \
         else _head_from(payload["head"])
-    severity = None
-    if "severity" in payload:
-        severity = SeverityTrees.from_entry(payload["severity"])
-        if severity.n_signal != head.n_signal:
-            raise CheckpointError(f"{p}: severity regressors expect {severity.n_signal} signal features, "
-                                  f"the head {head.n_signal}")
-    model = DistortionDetector(backbone, head, severity).eval()
+    trees = {}
+    for key, cls in (("severity", SeverityTrees), ("type_trees", TypeTrees)):
+        if key in payload:
+            trees[key] = cls.from_entry(payload[key])
+            if trees[key].n_signal != head.n_signal:
+                raise CheckpointError(f"{p}: the {key} trees expect {trees[key].n_signal} signal features, "
+                                      f"the head {head.n_signal}")
+    model = DistortionDetector(backbone, head, trees.get("severity"), trees.get("type_trees")).eval()
     return model, payload["meta"]

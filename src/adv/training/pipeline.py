@@ -1,5 +1,5 @@
-"""`adv train --config FILE`: features -> backbone -> embeddings -> head -> calibration -> severity
-regressors -> model file -> evaluation, ablation and cross-validation reports. Every stage resumes from what is on disk."""
+"""`adv train --config FILE`: features -> backbone -> embeddings -> head -> calibration -> type and
+severity trees -> model file -> evaluation, ablation and cross-validation reports. Every stage resumes from what is on disk."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from adv.training.train_backbone import build_backbone_model, predict_logmel, tr
 from adv.training.train_head import (
     HeadData, cross_validate, expected_calibration_error, predict_head, train_calibrated_heads, train_head,
 )
-from adv.training.train_severity import fit_severity_trees
+from adv.training.train_trees import fit_severity_trees, fit_type_trees
 
 
 def _path(p: str, base: Path) -> Path:
@@ -104,6 +104,13 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     calib = {"temperature": [h.temperature.numpy().round(4).tolist() for h in heads],
              "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
              "val_ece_after": expected_calibration_error(data["val"].labels, val_cal)}
+    tcfg = cfg.get("types", {})
+    type_trees = None
+    if tcfg.get("trees", False):  # same clips as the heads; blended with their calibrated probabilities
+        type_trees = fit_type_trees(data["train"], tcfg, cfg["seed"], hcfg.get("clean_weight", 1.0))
+        with torch.inference_mode():
+            val_mix = type_trees.mix(torch.from_numpy(val_cal), torch.from_numpy(data["val"].signal)).numpy()
+        calib["val_ece_blended_with_trees"] = expected_calibration_error(data["val"].labels, val_mix)
     print("calibration", json.dumps(calib))
     scfg = cfg.get("severity", {"model": "head"})
     severity = None
@@ -117,9 +124,14 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
             "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
                          "fmin": 50.0, "fmax": 14000.0},
             "threshold": cfg["decision"]["threshold"], "calibration": calib, "clip_seconds": 10.0}
-    model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity)
+    model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
+    if type_trees is not None:  # what the heads alone would have scored
+        head_p, _ = predict_head(head, full["test"])
+        m = compute_metrics(full["test"].labels, head_p, full["test"].severity, np.zeros_like(full["test"].severity),
+                            cfg["decision"]["threshold"])
+        report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
     if severity is not None:  # what the type head's own severity output would have scored
         _, head_sev = predict_head(head, full["test"])
         report["severity_mae_pp_head_only"] = compute_metrics(
@@ -137,7 +149,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     report["train_seconds"] = round(time.time() - t0, 1)
     meta["metrics"] = {k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp",
                                                       "binary_precision")}
-    save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta, severity)
+    save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     write_report(report, out)
     log.log({"test/macro_f1": metrics["macro_f1"], "test/binary_f1": metrics["binary_f1"]})
     log.finish()
