@@ -30,7 +30,7 @@ from adv.audio_io import resample
 from adv.config import cache_dir, load_toml
 from adv.data import midi_render
 from adv.data.corpus_plan import PlannedClip, plan_corpus
-from adv.data.noise_screen import NoiseFilter, screen_noise_file
+from adv.data.noise_screen import NoiseFilter, judge_noise, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
 from adv.data.track_scan import Filters, scan_track
@@ -111,9 +111,15 @@ def scan_tracks(sources: list[SourceFile], out: Path, clip_seconds: float, filte
 
 
 def screen_noise(noise: list[SourceFile], out: Path, filt: NoiseFilter) -> list[SourceFile]:
-    """Steady ambience files only (see adv.data.noise_screen); every verdict goes to noise.jsonl."""
-    rows = [screen_noise_file(str(f.path), filt) for f in tqdm(noise, desc="screen noise", unit="file")]
-    with open(out / "noise.jsonl", "w") as fh:
+    """Steady ambience files only (see adv.data.noise_screen); every verdict goes to noise.jsonl.
+    Files measured by an earlier run (same folder) are judged again from their recorded length and
+    level spread instead of being decoded again."""
+    log = out / "noise.jsonl"
+    measured = {r["path"]: r for r in _jsonl_read(log) if not str(r.get("reason") or "").startswith("unreadable")}
+    rows = [judge_noise(str(f.path), measured[str(f.path)]["seconds"], measured[str(f.path)]["spread_db"], filt)
+            if str(f.path) in measured else screen_noise_file(str(f.path), filt)
+            for f in tqdm(noise, desc="screen noise", unit="file")]
+    with open(log, "w") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
     return [f for f, r in zip(noise, rows) if r["keep"]]

@@ -49,10 +49,14 @@ def screen_noise_file(path: str, filt: NoiseFilter) -> dict:
         return {"path": path, "seconds": 0.0, "spread_db": None, "keep": False, "reason": f"unreadable: {exc}"}
     seconds = audio.samples.shape[1] / _RATE
     spread = level_spread_db(audio.samples, _RATE)
+    return judge_noise(path, round(seconds, 2), round(spread, 2) if np.isfinite(spread) else None, filt)
+
+
+def judge_noise(path: str, seconds: float, spread_db: float | None, filt: NoiseFilter) -> dict:
+    """The verdict row for a measured file (``spread_db`` None: fewer than 3 frames, i.e. unusable)."""
     reason = None
     if seconds < filt.min_seconds:
         reason = "too short"
-    elif spread > filt.max_spread_db:
+    elif spread_db is None or spread_db > filt.max_spread_db:
         reason = "unsteady"
-    return {"path": path, "seconds": round(seconds, 2), "spread_db": round(spread, 2) if np.isfinite(spread) else None,
-            "keep": reason is None, "reason": reason}
+    return {"path": path, "seconds": seconds, "spread_db": spread_db, "keep": reason is None, "reason": reason}
