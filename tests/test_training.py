@@ -62,3 +62,22 @@ def test_resumed_training_does_not_retrain(small_run):
     history = json.loads((run / "backbone_history.json").read_text())
     assert (run / "backbone_last.pt").stat().st_mtime == before
     assert len(history) <= 4
+
+
+def test_embedding_cache_is_redone_for_another_backbone(small_run, monkeypatch):
+    import adv.training.pipeline as pl
+
+    corpus, run, _ = small_run
+    np.savez(run / "embeddings_val.npz", embedding=np.zeros((1, 1), np.float32),
+             backbone_md5=np.array("some other checkpoint"))
+    calls = []
+
+    def fake_predict(model, logmel):  # stands in for the backbone: only called when the cache is not used
+        calls.append(1)
+        return {"embedding": np.ones((len(logmel), 3), np.float32)}
+
+    monkeypatch.setattr(pl, "predict_logmel", fake_predict)
+    d = pl.embeddings_for(None, corpus / "features", run, "val", "this checkpoint")
+    assert len(calls) == 1 and d.embedding.shape[1] == 3
+    d = pl.embeddings_for(None, corpus / "features", run, "val", "this checkpoint")  # now cached
+    assert len(calls) == 1 and d.embedding.shape[1] == 3

@@ -14,6 +14,7 @@ import torch
 from adv.config import REPO_DIR, load_toml
 from adv.features.feature_cache import CachedSplit, build_feature_cache
 from adv.features.signal_features import FEATURE_GROUPS, FEATURE_NAMES
+from adv.models.checkpoints import md5sum
 from adv.models.detector import BackboneWithHead, HeadEnsemble
 from adv.models.model_file import save_detector
 from adv.training.evaluate import evaluate_model_on_cache, write_report
@@ -39,14 +40,20 @@ def load_train_config(path: str | Path, **overrides) -> dict:
     return cfg
 
 
-def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str) -> HeadData:
+def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str, backbone_md5: str = "") -> HeadData:
+    """Backbone embeddings of a cached split, cached in the run folder; a cache made by another
+    backbone checkpoint (``backbone_md5``, e.g. after a resumed run found a better epoch) is redone."""
     cache = run_dir / f"embeddings_{split}.npz"
     cs = CachedSplit(features / split)
+    emb = None
     if cache.exists():
-        emb = np.load(cache)["embedding"]
-    else:
+        with np.load(cache) as z:
+            made_by = str(z["backbone_md5"]) if "backbone_md5" in z else ""
+            if made_by == backbone_md5:
+                emb = z["embedding"]
+    if emb is None:
         emb = predict_logmel(model, cs.logmel)["embedding"]
-        np.savez(cache, embedding=emb)
+        np.savez(cache, embedding=emb, backbone_md5=np.array(backbone_md5))
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
@@ -90,7 +97,8 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches)
     model = build_backbone_model(cfg)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
-    data = {s: embeddings_for(model, feat_dir, out, s) for s in ("train", "val", "test")}
+    digest = md5sum(best)
+    data = {s: embeddings_for(model, feat_dir, out, s, digest) for s in ("train", "val", "test")}
     hcfg = cfg["head"]
     floor = hcfg.get("min_train_severity", 0.0)
     full = data
