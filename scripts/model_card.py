@@ -71,14 +71,19 @@ def main() -> None:
           if scfg.get("model") == "trees" else []),
         *(["- The tree ensembles are stored as tensors in the model file and run inside the ONNX graph."]
           if tcfg.get("trees") or scfg.get("model") == "trees" else []),
-        f"- Decision: `has_distortion` when P(clean) < {meta['threshold']}; a track is summarised from 10-s windows"
+        f"- Decision: `has_distortion` when P(clean) < {meta['threshold']}"
+        + (" (chosen on validation: the lowest value in 0.25-0.6 whose validation macro-F1 is within "
+                 f"{cfg['decision'].get('threshold_tolerance', 0)} of the best, i.e. a practical tie goes to fewer false alarms)" if report.get("threshold_choice") else "")
+        + "; a track is summarised from 10-s windows"
         " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
         "",
         "## Data",
         f"- Corpus: {summary['clips']} ten-second clips ({summary['hours']} h) from {summary['source_tracks']} source"
         f" tracks of {len(summary['packages'])} sources (Debian game-soundtrack packages and music21 scores rendered"
         " with fluidsynth); real ambience noise recordings from Debian game data.",
-        f"- Splits grouped by source track: {summary['clips_per_split']} clips, {summary['tracks_per_split']} tracks.",
+        "- Splits grouped by source track: " + ", ".join(
+            f"{k} {summary['clips_per_split'][k]} clips / {summary['tracks_per_split'][k]} tracks"
+            for k in ("train", "val", "test") if k in summary["clips_per_split"]) + ".",
         f"- Labels: clean or one kind (88 %) or two kinds at once (12 %); severities uniform in"
         f" [{sev_lo}, 1] in four strata, on severity maps v{summary.get('severity_maps', 1)} (v2: any severity"
         " above 0 is already audible; see README, Corpus).",
@@ -94,8 +99,9 @@ def main() -> None:
         "```",
         f"Backbone epochs run: {len(history)} (best validation macro-F1 "
         f"{max(h['val_macro_f1'] for h in history):.4f}, log-mel only); backbone training "
-        f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; the whole run (feature cache, backbone,"
-        f" heads, calibration, ablation, cross-validation) {report.get('train_seconds', 0) / 60:.0f} min wall clock.",
+        f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; the last `adv train` invocation took "
+        f"{report.get('train_seconds', 0) / 60:.0f} min wall clock (runs resume: when the backbone is already trained,"
+        " only embeddings, heads, trees, evaluation, ablation and cross-validation are redone).",
         "",
         f"## Test-split metrics ({t['n']} clips from tracks never seen in training)",
         f"- binary F1 {t['binary_f1']:.4f} (precision {t['binary_precision']:.4f}, recall {t['binary_recall']:.4f})",
@@ -107,7 +113,9 @@ def main() -> None:
         "- damaged clips detected, by strongest severity: "
         + ", ".join(f"{k}: {v:.1%}" for k, v in t.get("detection_rate_by_severity", {}).items()),
         f"- calibration (validation, mean one-vs-rest ECE): {report['calibration']['val_ece_before']:.4f} before, "
-        f"{report['calibration']['val_ece_after']:.4f} after temperature scaling",
+        f"{report['calibration']['val_ece_after']:.4f} after temperature scaling"
+        + (f", {report['calibration']['val_ece_blended_with_trees']:.4f} blended with the type trees"
+           if "val_ece_blended_with_trees" in report["calibration"] else ""),
     ]
     if "cross_validation" in report:
         cv = report["cross_validation"]

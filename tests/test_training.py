@@ -81,3 +81,25 @@ def test_embedding_cache_is_redone_for_another_backbone(small_run, monkeypatch):
     assert len(calls) == 1 and d.embedding.shape[1] == 3
     d = pl.embeddings_for(None, corpus / "features", run, "val", "this checkpoint")  # now cached
     assert len(calls) == 1 and d.embedding.shape[1] == 3
+
+
+def test_threshold_is_fixed_or_chosen_on_validation():
+    from adv.training.pipeline import choose_threshold
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((400, 6), np.float32)
+    labels[:200, 0] = 1
+    labels[200:, 1] = 1
+    probs = np.zeros((400, 6), np.float32)
+    probs[:200, 0] = rng.uniform(0.3, 1.0, 200)  # clean clips: P(clean) 0.3-1
+    probs[200:, 0] = rng.uniform(0.0, 0.32, 200)  # damaged: 0-0.32 -> the best cut is near 0.3
+    probs[:, 1] = 1 - probs[:, 0]
+    assert choose_threshold(0.4, labels, probs) == (0.4, [])
+    t, table = choose_threshold("val_macro_f1", labels, probs)
+    assert t == 0.3 and len(table) == 8 and all(0.25 <= r["threshold"] <= 0.6 for r in table)
+    # with a tolerance, the lowest threshold whose macro-F1 is practically tied with the best
+    best = max(r["val_macro_f1"] for r in table)
+    t_tol, _ = choose_threshold("val_macro_f1", labels, probs, tolerance=0.5)
+    assert t_tol == 0.25 and best - table[0]["val_macro_f1"] <= 0.5
+    with pytest.raises(ValueError):
+        choose_threshold(1.5, labels, probs)

@@ -33,7 +33,7 @@ class AudioDistortionValidator:
         backend: "onnx" (ONNX Runtime, the model exported once per model file into a cache, see
             adv.inference.onnx_backend; ~2.5x faster on CPU), "torch", or "auto" (the default:
             onnx, falling back to torch with a warning when the export cannot be made or loaded).
-        threshold: decision threshold on P(clean) (default: the model's, 0.5): a window is damaged
+        threshold: decision threshold on P(clean) (default: the model's, chosen on validation): a window is damaged
             when P(clean) < threshold. Lower means fewer false alarms and fewer detections; the
             model card lists the trade-off measured on the test split.
     """

@@ -57,6 +57,27 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
+def choose_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray, tolerance: float = 0.0
+                     ) -> tuple[float, list[dict]]:
+    """The decision threshold on P(clean): a number as given, or "val_macro_f1": the lowest grid
+    value (0.25 .. 0.6) whose validation macro-F1 is within ``tolerance`` of the best one (lower
+    thresholds give fewer false alarms, so a practical tie goes to the lower); returns it with the
+    validation table it was chosen from."""
+    if setting != "val_macro_f1":
+        t = float(setting)
+        if not 0.0 < t < 1.0:
+            raise ValueError(f"[decision] threshold must be between 0 and 1 or 'val_macro_f1', got {setting!r}")
+        return t, []
+    table = []
+    clean = val_labels[:, 0] == 1
+    for t in np.round(np.arange(0.25, 0.601, 0.05), 2):
+        m = compute_metrics(val_labels, val_probs, np.zeros((len(val_labels), 5)), np.zeros((len(val_labels), 5)), t)
+        table.append({"threshold": float(t), "val_macro_f1": round(m["macro_f1"], 4), "val_binary_f1": round(m["binary_f1"], 4),
+                      "val_clean_false_alarm_rate": round(float((val_probs[clean, 0] < t).mean()), 4)})
+    best = max(r["val_macro_f1"] for r in table)
+    return min(r["threshold"] for r in table if r["val_macro_f1"] >= best - tolerance), table
+
+
 def _above_floor(d: HeadData, floor: float) -> np.ndarray:
     """Clean clips and clips whose strongest damage is at least `floor`."""
     worst = d.severity.max(axis=1)
@@ -120,6 +141,9 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
             val_mix = type_trees.mix(torch.from_numpy(val_cal), torch.from_numpy(data["val"].signal)).numpy()
         calib["val_ece_blended_with_trees"] = expected_calibration_error(data["val"].labels, val_mix)
     print("calibration", json.dumps(calib))
+    threshold, threshold_choice = choose_threshold(cfg["decision"]["threshold"], data["val"].labels,
+                                                   val_mix if type_trees is not None else val_cal,
+                                                   cfg["decision"].get("threshold_tolerance", 0.0))
     scfg = cfg.get("severity", {"model": "head"})
     severity = None
     if scfg.get("model", "head") == "trees":  # trained on every clip (the floor only concerns the type heads)
@@ -131,14 +155,16 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
             "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
                          "fmin": 50.0, "fmax": 14000.0},
-            "threshold": cfg["decision"]["threshold"], "calibration": calib, "clip_seconds": 10.0}
+            "threshold": threshold, "calibration": calib, "clip_seconds": 10.0}
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
+    if threshold_choice:
+        report["threshold_choice"] = threshold_choice
     if type_trees is not None:  # what the heads alone would have scored
         head_p, _ = predict_head(head, full["test"])
         m = compute_metrics(full["test"].labels, head_p, full["test"].severity, np.zeros_like(full["test"].severity),
-                            cfg["decision"]["threshold"])
+                            threshold)
         report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
     if severity is not None:  # what the type head's own severity output would have scored
         _, head_sev = predict_head(head, full["test"])
