@@ -11,7 +11,7 @@ import torch
 from adv import CLASSES
 from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import load_detector
-from adv.training.metrics import compute_metrics, format_confusion
+from adv.training.metrics import compute_metrics, format_confusion, threshold_table
 
 
 @torch.inference_mode()
@@ -58,13 +58,7 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         var[v] = {"n": int(mask.sum()), "detected": round(float((~dec_clean[mask]).mean()), 3)}
     m["detection_rate_by_variant"] = var
     # the user's sensitivity knob (AudioDistortionValidator(threshold=...)): what other thresholds give
-    clean = labels[:, 0] == 1
-    m["threshold_tradeoff"] = []
-    for t in (0.2, 0.3, 0.4, 0.5, 0.6):
-        mt = compute_metrics(labels, probs, sev_true, sev, t)
-        m["threshold_tradeoff"].append({"threshold": t, "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
-                                        "binary_f1": round(mt["binary_f1"], 4), "binary_recall": round(mt["binary_recall"], 4),
-                                        "macro_f1": round(mt["macro_f1"], 4)})
+    m["threshold_tradeoff"] = threshold_table(labels, probs, (0.2, 0.3, 0.4, 0.5, 0.6))
     return m
 
 

@@ -61,6 +61,19 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray,
     }
 
 
+def threshold_table(labels: np.ndarray, probs: np.ndarray, thresholds) -> list[dict]:
+    """Per decision threshold on P(clean): clean false-alarm rate, binary recall and F1, macro-F1."""
+    clean = labels[:, 0] == 1
+    no_sev = np.zeros((len(labels), len(DISTORTION_KINDS)))
+    rows = []
+    for t in thresholds:
+        m = compute_metrics(labels, probs, no_sev, no_sev, t)
+        rows.append({"threshold": float(t), "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
+                     "binary_f1": round(m["binary_f1"], 4), "binary_recall": round(m["binary_recall"], 4),
+                     "macro_f1": round(m["macro_f1"], 4)})
+    return rows
+
+
 def format_confusion(cm) -> str:
     cm = np.asarray(cm)
     w = max(8, max(len(c) for c in CLASSES) + 1)

@@ -19,7 +19,7 @@ from adv.models.detector import BackboneWithHead, HeadEnsemble
 from adv.models.model_file import save_detector
 from adv.training.evaluate import evaluate_model_on_cache, write_report
 from adv.training.experiment_log import ExperimentLog
-from adv.training.metrics import compute_metrics
+from adv.training.metrics import compute_metrics, threshold_table
 from adv.training.train_backbone import build_backbone_model, predict_logmel, train_backbone
 from adv.training.train_head import (
     HeadData, cross_validate, expected_calibration_error, predict_head, train_calibrated_heads, train_head,
@@ -68,14 +68,9 @@ def choose_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray, tol
         if not 0.0 < t < 1.0:
             raise ValueError(f"[decision] threshold must be between 0 and 1 or 'val_macro_f1', got {setting!r}")
         return t, []
-    table = []
-    clean = val_labels[:, 0] == 1
-    for t in np.round(np.arange(0.25, 0.601, 0.05), 2):
-        m = compute_metrics(val_labels, val_probs, np.zeros((len(val_labels), 5)), np.zeros((len(val_labels), 5)), t)
-        table.append({"threshold": float(t), "val_macro_f1": round(m["macro_f1"], 4), "val_binary_f1": round(m["binary_f1"], 4),
-                      "val_clean_false_alarm_rate": round(float((val_probs[clean, 0] < t).mean()), 4)})
-    best = max(r["val_macro_f1"] for r in table)
-    return min(r["threshold"] for r in table if r["val_macro_f1"] >= best - tolerance), table
+    table = threshold_table(val_labels, val_probs, np.round(np.arange(0.25, 0.601, 0.05), 2))
+    best = max(r["macro_f1"] for r in table)
+    return min(r["threshold"] for r in table if r["macro_f1"] >= best - tolerance), table
 
 
 def _above_floor(d: HeadData, floor: float) -> np.ndarray:
@@ -161,16 +156,13 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     report = {"test": metrics, "calibration": calib}
     if threshold_choice:
         report["threshold_choice"] = threshold_choice
-    if type_trees is not None:  # what the heads alone would have scored
-        head_p, _ = predict_head(head, full["test"])
-        m = compute_metrics(full["test"].labels, head_p, full["test"].severity, np.zeros_like(full["test"].severity),
-                            threshold)
-        report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
-    if severity is not None:  # what the type head's own severity output would have scored
-        _, head_sev = predict_head(head, full["test"])
-        report["severity_mae_pp_head_only"] = compute_metrics(
-            full["test"].labels, np.zeros_like(full["test"].labels, dtype=float), full["test"].severity,
-            head_sev)["severity_mae_pp"]
+    if type_trees is not None or severity is not None:  # what the heads' own outputs would have scored
+        head_p, head_sev = predict_head(head, full["test"])
+        m = compute_metrics(full["test"].labels, head_p, full["test"].severity, head_sev, threshold)
+        if type_trees is not None:
+            report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
+        if severity is not None:
+            report["severity_mae_pp_head_only"] = m["severity_mae_pp"]
     if floor > 0:
         report["test_above_floor"] = evaluate_model_on_cache(model_path, feat_dir / "test", min_severity=floor)
     if not skip_extras:
