@@ -116,9 +116,10 @@ def screen_noise(noise: list[SourceFile], out: Path, filt: NoiseFilter) -> list[
     level spread instead of being decoded again."""
     log = out / "noise.jsonl"
     measured = {r["path"]: r for r in _jsonl_read(log) if not str(r.get("reason") or "").startswith("unreadable")}
-    rows = [judge_noise(str(f.path), measured[str(f.path)]["seconds"], measured[str(f.path)]["spread_db"], filt)
-            if str(f.path) in measured else screen_noise_file(str(f.path), filt)
-            for f in tqdm(noise, desc="screen noise", unit="file")]
+    rows = []
+    for f in tqdm(noise, desc="screen noise", unit="file"):
+        m = measured.get(str(f.path))
+        rows.append(judge_noise(m["path"], m["seconds"], m["spread_db"], filt) if m else screen_noise_file(str(f.path), filt))
     with open(log, "w") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")

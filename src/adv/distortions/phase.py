@@ -203,7 +203,6 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
             y[ch] = signal.sosfilt(_allpass_sections(freqs[:n_sec], radius, sample_rate), pair[ch])
         params.update(sections=n_sec, pole_radius=float(radius),
                       centre_freqs_hz=[float(min(f, 0.45 * sample_rate)) for f in freqs[:n_sec]])
-
     elif variant == "phaser":
         stages = int(rng.choice([4, 6, 8]))
         centre = float(math.exp(rng.uniform(math.log(300), math.log(3000))))

@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 
-
 class TreeEnsemble(nn.Module):
     """[B, n_signal] raw signal features -> [B, n_outputs] raw scores (sum of leaf values + baseline)."""
 
@@ -69,15 +68,15 @@ class TreeEnsemble(nn.Module):
         Relies on the estimator's fitted tree arrays (``_predictors``, ``_baseline_prediction``);
         ``tests/test_tree_ensemble.py`` checks the result against ``predict`` / ``predict_proba``
         for the pinned scikit-learn."""
-        trees, kinds = [], []
-        for k, reg in enumerate(estimators):
-            if len(reg._predictors[0]) != 1:
+        trees, outputs = [], []
+        for k, est in enumerate(estimators):
+            if len(est._predictors[0]) != 1:
                 raise ValueError("only single-output regressors and binary classifiers are supported")
-            for (pred,) in reg._predictors:
-                if getattr(pred, "is_categorical", None) is not None and np.any(pred.nodes["is_categorical"]):
+            for (pred,) in est._predictors:
+                if np.any(pred.nodes["is_categorical"]):
                     raise ValueError("categorical splits are not supported")
                 trees.append(pred.nodes)
-                kinds.append(k)
+                outputs.append(k)
         n_nodes = max(len(t) for t in trees)
         model = cls(n_signal, len(trees), n_nodes, max(int(t["depth"].max()) for t in trees), len(estimators))
         feat = np.zeros((len(trees), n_nodes), np.int32)
@@ -97,11 +96,11 @@ class TreeEnsemble(nn.Module):
             value[t, :n] = np.where(leaf, nodes["value"], 0.0)
             left[t, n:] = right[t, n:] = base + np.arange(n, n_nodes)  # padding: unreachable self-loops
         onehot = np.zeros((len(trees), len(estimators)), np.float32)
-        onehot[np.arange(len(trees)), kinds] = 1.0
-        base = np.array([float(np.ravel(r._baseline_prediction)[0]) for r in estimators], np.float32)
+        onehot[np.arange(len(trees)), outputs] = 1.0
+        baselines = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators], np.float32)
         for name, arr in (("feature", feat.ravel()), ("threshold", thr.ravel()), ("left", left.ravel()),
                           ("right", right.ravel()), ("value", value.ravel()), ("output_onehot", onehot),
-                          ("baseline", base)):
+                          ("baseline", baselines)):
             getattr(model, name).copy_(torch.from_numpy(arr))
         return model
 

@@ -39,17 +39,17 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         keep = (worst == 0) | (worst >= min_severity)
         probs, sev, labels, sev_true = probs[keep], sev[keep], labels[keep], sev_true[keep]
         idx = idx[keep].reset_index(drop=True)
-    m = compute_metrics(labels, probs, sev_true, sev, meta.get("threshold", 0.5))
+    thr = meta.get("threshold", 0.5)
+    m = compute_metrics(labels, probs, sev_true, sev, thr)
     m["split"] = Path(split_dir).name + (f" (severity >= {min_severity})" if min_severity > 0 else "")
-    m["clean_false_alarm_rate"] = float((probs[labels[:, 0] == 1, 0] < meta.get("threshold", 0.5)).mean())
+    m["clean_false_alarm_rate"] = float((probs[labels[:, 0] == 1, 0] < thr).mean())
     worst = sev_true.max(axis=1)
     edges = [0.0, 0.25, 0.5, 0.75, 1.0]  # strata (lo, hi] of the strongest damage; clean clips excluded
-    thr = meta.get("threshold", 0.5)
     m["detection_rate_by_severity"] = {
         f"{lo:.2f}-{hi:.2f}": round(float((probs[(worst > lo) & (worst <= hi), 0] < thr).mean()), 3)
         for lo, hi in zip(edges[:-1], edges[1:]) if ((worst > lo) & (worst <= hi)).any()}
     # per-variant recall of the distorted clips (which sub-types are missed)
-    dec_clean = probs[:, 0] >= meta.get("threshold", 0.5)
+    dec_clean = probs[:, 0] >= thr
     var = {}
     for v in sorted(set(idx["variants"].fillna("").astype(str))):
         if not v:
