@@ -71,9 +71,12 @@ def main() -> None:
           if scfg.get("model") == "trees" else []),
         *(["- The tree ensembles are stored as tensors in the model file and run inside the ONNX graph."]
           if tcfg.get("trees") or scfg.get("model") == "trees" else []),
-        f"- Decision: `has_distortion` when P(clean) < {meta['threshold']}"
-        + (" (chosen on validation: the lowest value in 0.25-0.6 whose validation macro-F1 is within "
-                 f"{cfg['decision'].get('threshold_tolerance', 0)} of the best, i.e. a practical tie goes to fewer false alarms)" if report.get("threshold_choice") else "")
+        f"- Decision: `has_distortion` when the clean score < {meta['threshold']}; clean score = "
+        + (f"{1 - meta['clean_mix']:g} x P(clean) + {meta['clean_mix']:g} x (1 - the largest damage-kind probability)"
+           if meta.get("clean_mix", 0.0) > 0 else "P(clean)")
+        + (" (mix and threshold chosen together on validation: of the pairs (mix, threshold 0.25-0.6) whose validation "
+           f"macro-F1 is within {cfg['decision'].get('threshold_tolerance', 0)} of the best, the one with the fewest "
+           "clean false alarms)" if report.get("threshold_choice") else "")
         + "; a track is summarised from 10-s windows"
         " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
         "",
@@ -142,7 +145,7 @@ def main() -> None:
                          [f"f1_{c}" for c in CLASSES]), ""]
     if t.get("threshold_tradeoff"):
         lines += ["## Decision threshold (test split)",
-                  "`has_distortion` when P(clean) < threshold; `AudioDistortionValidator(threshold=...)` or "
+                  "`has_distortion` when the clean score < threshold; `AudioDistortionValidator(threshold=...)` or "
                   "`--threshold` sets it. Lower thresholds trade detections for fewer false alarms:", "",
                   _table(t["threshold_tradeoff"], ["threshold", "clean_false_alarm_rate", "binary_recall",
                                                     "binary_f1", "macro_f1"]), ""]

@@ -75,7 +75,7 @@ def test_severity_grows_with_damage(validator, songs):
 
 
 def test_user_threshold_trades_false_alarms_for_detections(songs):
-    """The decision threshold on P(clean) is the user's sensitivity knob: probabilities do not
+    """The decision threshold on the clean score is the user's sensitivity knob: probabilities do not
     change, and whatever a strict threshold flags, a lenient one flags too."""
     audio, _ = apply_distortion("eq", songs[0], SR, 0.3, np.random.default_rng(0), variant="shelf_peak")
     verdicts = [AudioDistortionValidator(threshold=t).analyze(audio, sample_rate=SR) for t in (0.02, 0.5, 0.98)]

@@ -3,11 +3,12 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from adv.features.feature_cache import CachedSplit
 from adv.inference.validator import AudioDistortionValidator
-from adv.models.detector import HeadEnsemble
+from adv.models.detector import HeadEnsemble, clean_score
 from adv.models.model_file import load_detector
 from adv.training.metrics import compute_metrics
 from adv.training.pipeline import run_training
@@ -37,6 +38,14 @@ def test_training_writes_checkpoints_logs_and_a_loadable_model(small_run):
     model, meta = load_detector(run / "detector.pt")
     assert isinstance(model.head, HeadEnsemble) and len(model.head.heads) == 2
     assert len(meta["calibration"]["temperature"]) == 2
+    # the clean score of the model file's decision rule (train_small.toml: mix 0.5) is applied on loading
+    assert meta["clean_mix"] == 0.5 and model.clean_mix == 0.5
+    mel, sig = torch.randn(3, 1, 400, 64), torch.from_numpy(CachedSplit(corpus / "features" / "val").signal[:3])
+    with torch.inference_mode():
+        mixed, _ = model(mel, sig)
+        model.clean_mix = 0.0
+        raw, _ = model(mel, sig)
+    assert torch.allclose(mixed, clean_score(raw, 0.5)) and not torch.allclose(mixed[:, 0], raw[:, 0])
 
 
 def test_tiny_model_beats_chance_on_validation(small_run):
@@ -84,7 +93,7 @@ def test_embedding_cache_is_redone_for_another_backbone(small_run, monkeypatch):
 
 
 def test_threshold_is_fixed_or_chosen_on_validation():
-    from adv.training.pipeline import choose_threshold
+    from adv.training.pipeline import choose_decision
 
     rng = np.random.default_rng(0)
     labels = np.zeros((400, 6), np.float32)
@@ -94,12 +103,36 @@ def test_threshold_is_fixed_or_chosen_on_validation():
     probs[:200, 0] = rng.uniform(0.3, 1.0, 200)  # clean clips: P(clean) 0.3-1
     probs[200:, 0] = rng.uniform(0.0, 0.32, 200)  # damaged: 0-0.32 -> the best cut is near 0.3
     probs[:, 1] = 1 - probs[:, 0]
-    assert choose_threshold(0.4, labels, probs) == (0.4, [])
-    t, table = choose_threshold("val_macro_f1", labels, probs)
-    assert t == 0.3 and len(table) == 8 and all(0.25 <= r["threshold"] <= 0.6 for r in table)
-    # with a tolerance, the lowest threshold whose macro-F1 is practically tied with the best
-    best = max(r["macro_f1"] for r in table)
-    t_tol, _ = choose_threshold("val_macro_f1", labels, probs, tolerance=0.5)
-    assert t_tol == 0.25 and best - table[0]["macro_f1"] <= 0.5
+    assert choose_decision(0.4, labels, probs) == (0.0, 0.4, [])
+    mix, t, table = choose_decision("val_macro_f1", labels, probs)
+    assert (mix, t) == (0.0, 0.3) and len(table) == 8 and all(0.25 <= r["threshold"] <= 0.6 for r in table)
+    # with a tolerance, of the practically tied pairs the one with the fewest clean false alarms
+    probs[:10, 0] = 0.27  # a few clean clips that only the lowest threshold does not flag
+    _, t_tol, table = choose_decision("val_macro_f1", labels, probs, tolerance=0.5)
+    assert t_tol == 0.25 and table[0]["clean_false_alarm_rate"] < table[1]["clean_false_alarm_rate"]
     with pytest.raises(ValueError):
-        choose_threshold(1.5, labels, probs)
+        choose_decision(1.5, labels, probs)
+    with pytest.raises(ValueError):
+        choose_decision("val_macro_f1", labels, probs, mixes=[1.5])
+
+
+def test_clean_mix_is_chosen_when_the_kinds_know_better():
+    """When P(clean) itself is uninformative but the damage kinds' probabilities separate the
+    clips, the validation search picks a clean score made from the kinds (mix 1)."""
+    from adv.training.pipeline import choose_decision
+
+    rng = np.random.default_rng(1)
+    labels = np.zeros((400, 6), np.float32)
+    labels[:200, 0] = 1
+    labels[200:, 3] = 1
+    probs = rng.uniform(0.0, 0.2, (400, 6)).astype(np.float32)
+    probs[:, 0] = rng.uniform(0.2, 0.8, 400)  # P(clean) says nothing
+    probs[200:, 3] = rng.uniform(0.6, 1.0, 200)  # P(noise) is high on the noisy clips only
+    mix, t, table = choose_decision("val_macro_f1", labels, probs, tolerance=0.0, mixes=[0.0, 0.5, 1.0])
+    assert mix == 1.0 and len(table) == 24
+    chosen = next(r for r in table if r["clean_mix"] == mix and r["threshold"] == t)
+    # (macro-F1 over six classes with two present: at most 1/3)
+    assert chosen["macro_f1"] > max(r["macro_f1"] for r in table if r["clean_mix"] == 0.0) + 0.1
+    scored = clean_score(torch.from_numpy(probs), 0.25).numpy()
+    expected = 0.75 * probs[:, 0] + 0.25 * (1 - probs[:, 1:].max(axis=1))
+    assert np.allclose(scored[:, 0], expected, atol=1e-6) and np.array_equal(scored[:, 1:], probs[:, 1:])

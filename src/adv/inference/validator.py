@@ -33,9 +33,11 @@ class AudioDistortionValidator:
         backend: "onnx" (ONNX Runtime, the model exported once per model file into a cache, see
             adv.inference.onnx_backend; ~2.5x faster on CPU), "torch", or "auto" (the default:
             onnx, falling back to torch with a warning when the export cannot be made or loaded).
-        threshold: decision threshold on P(clean) (default: the model's, chosen on validation): a window is damaged
-            when P(clean) < threshold. Lower means fewer false alarms and fewer detections; the
-            model card lists the trade-off measured on the test split.
+        threshold: decision threshold on the clean score (default: the model's, chosen on validation): a window
+            is damaged when its clean score < threshold. The clean score is P(clean), or for models trained
+            with a clean mix (adv.models.detector.clean_score) P(clean) blended with 1 - the strongest damage
+            kind's probability. Lower means fewer false alarms and fewer detections; the model card lists
+            the trade-off measured on the test split.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, window_s: float = 10.0, hop_s: float = 5.0,

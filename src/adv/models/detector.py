@@ -8,7 +8,8 @@ Two stages share this module:
      temperatures calibrate the type probabilities. `HeadEnsemble` averages several such heads.
 `DistortionDetector` chains backbone and head(s) for inference; when the detector file has tree
 ensembles (`adv.models.tree_ensemble`), the type trees' probabilities are blended with the heads'
-and the severity trees replace the heads' severity output.
+and the severity trees replace the heads' severity output. Its first output column is the clean
+score (:func:`clean_score`) on which the has-distortion threshold acts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from torch import nn
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.models.pann import build_pann
+
+
+def clean_score(probs: torch.Tensor, mix: float | torch.Tensor) -> torch.Tensor:
+    """``probs`` [B, 6] with column 0 replaced by ``(1 - mix) * P(clean) + mix * (1 - max_k P(kind k))``.
+
+    The clean class and the five kinds are separate (multi-label) outputs, so a clip can have both
+    P(clean) and P(noise) near 0.5; with ``mix`` > 0 a strongly indicated kind also counts against
+    "clean". ``mix`` is chosen on validation with the threshold (``[decision] clean_mix``).
+    """
+    worst = probs[:, 1:].max(dim=1).values
+    clean = (1.0 - mix) * probs[:, 0] + mix * (1.0 - worst)
+    return torch.cat([clean.unsqueeze(1), probs[:, 1:]], dim=1)
 
 
 class BackboneWithHead(nn.Module):
@@ -123,22 +136,27 @@ class HeadEnsemble(nn.Module):
 
 class DistortionDetector(nn.Module):
     """Inference model: log-mel -> backbone embedding; + signal features -> head (or heads) for the
-    type probabilities (blended with the type trees' when there are any) and severities (the
-    severity trees' when there are any)."""
+    type probabilities (blended with the type trees' when there are any; column 0 is the clean score
+    with ``clean_mix``, see :func:`clean_score`) and severities (the severity trees' when there are any)."""
 
     def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble, severity: nn.Module | None = None,
-                 type_trees: nn.Module | None = None):
+                 type_trees: nn.Module | None = None, clean_mix: float = 0.0):
         super().__init__()
+        if not 0.0 <= float(clean_mix) <= 1.0:
+            raise ValueError(f"clean_mix must be between 0 and 1, got {clean_mix!r}")
         self.backbone = backbone
         self.head = head
         self.severity = severity
         self.type_trees = type_trees
+        self.clean_mix = float(clean_mix)
 
     def forward(self, logmel: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.backbone.forward_logmel(logmel)["embedding"]
         probs, sev = self.head.probabilities(emb, signal)
         if self.type_trees is not None:
             probs = self.type_trees.mix(probs, signal)
+        if self.clean_mix > 0:
+            probs = clean_score(probs, self.clean_mix)
         if self.severity is not None:
             sev = self.severity(signal)
         return probs, sev

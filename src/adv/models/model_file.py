@@ -86,5 +86,6 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
             if trees[key].n_signal != head.n_signal:
                 raise CheckpointError(f"{p}: the {key} trees expect {trees[key].n_signal} signal features, "
                                       f"the head {head.n_signal}")
-    model = DistortionDetector(backbone, head, trees.get("severity"), trees.get("type_trees")).eval()
+    model = DistortionDetector(backbone, head, trees.get("severity"), trees.get("type_trees"),
+                               clean_mix=float(payload["meta"].get("clean_mix", 0.0))).eval()
     return model, payload["meta"]

@@ -10,8 +10,8 @@ from adv import CLASSES, DISTORTION_KINDS
 
 def decide(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent:
-    a clip is clean when P(clean) >= threshold, else it has every kind above threshold (at least
-    the most likely one)."""
+    a clip is clean when its clean score (column 0: P(clean) or the model's clean score) >= threshold,
+    else it has every kind above threshold (at least the most likely one)."""
     dec = np.zeros_like(probs, dtype=bool)
     clean = probs[:, 0] >= threshold
     dec[:, 0] = clean
@@ -62,7 +62,7 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray,
 
 
 def threshold_table(labels: np.ndarray, probs: np.ndarray, thresholds) -> list[dict]:
-    """Per decision threshold on P(clean): clean false-alarm rate, binary recall and F1, macro-F1."""
+    """Per decision threshold on the clean score (column 0): clean false-alarm rate, binary recall and F1, macro-F1."""
     clean = labels[:, 0] == 1
     no_sev = np.zeros((len(labels), len(DISTORTION_KINDS)))
     rows = []

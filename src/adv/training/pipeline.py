@@ -15,7 +15,7 @@ from adv.config import REPO_DIR, load_toml
 from adv.features.feature_cache import CachedSplit, build_feature_cache
 from adv.features.signal_features import FEATURE_GROUPS, FEATURE_NAMES
 from adv.models.checkpoints import md5sum
-from adv.models.detector import BackboneWithHead, HeadEnsemble
+from adv.models.detector import BackboneWithHead, HeadEnsemble, clean_score
 from adv.models.model_file import save_detector
 from adv.training.evaluate import evaluate_model_on_cache, write_report
 from adv.training.experiment_log import ExperimentLog
@@ -57,20 +57,31 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
-def choose_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray, tolerance: float = 0.0
-                     ) -> tuple[float, list[dict]]:
-    """The decision threshold on P(clean): a number as given, or "val_macro_f1": the lowest grid
-    value (0.25 .. 0.6) whose validation macro-F1 is within ``tolerance`` of the best one (lower
-    thresholds give fewer false alarms, so a practical tie goes to the lower); returns it with the
-    validation table it was chosen from."""
+def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tolerance: float = 0.0,
+                    mixes=(0.0,)) -> tuple[float, float, list[dict]]:
+    """The clean-score mix (:func:`clean_score`) and the decision threshold on that score.
+
+    ``setting``: a threshold fixed as given (with the first of ``mixes``), or "val_macro_f1": every
+    ``mix`` x threshold (0.25 .. 0.6) pair is scored on validation, and among the pairs whose macro-F1
+    is within ``tolerance`` of the best, the one with the fewest clean false alarms wins (ties: the
+    higher macro-F1). Returns (mix, threshold, the validation table it was chosen from).
+    """
+    mixes = [float(m) for m in np.atleast_1d(mixes)]
+    if not mixes or any(not 0.0 <= m <= 1.0 for m in mixes):
+        raise ValueError(f"[decision] clean_mix must be numbers between 0 and 1, got {mixes!r}")
     if setting != "val_macro_f1":
         t = float(setting)
         if not 0.0 < t < 1.0:
             raise ValueError(f"[decision] threshold must be between 0 and 1 or 'val_macro_f1', got {setting!r}")
-        return t, []
-    table = threshold_table(val_labels, val_probs, np.round(np.arange(0.25, 0.601, 0.05), 2))
+        return mixes[0], t, []
+    table = []
+    for m in mixes:
+        scored = clean_score(torch.from_numpy(np.asarray(val_probs, dtype=np.float32)), m).numpy()
+        table += [{"clean_mix": m, **r} for r in threshold_table(val_labels, scored, np.round(np.arange(0.25, 0.601, 0.05), 2))]
     best = max(r["macro_f1"] for r in table)
-    return min(r["threshold"] for r in table if r["macro_f1"] >= best - tolerance), table
+    pick = min((r for r in table if r["macro_f1"] >= best - tolerance),
+               key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))
+    return pick["clean_mix"], pick["threshold"], table
 
 
 def _above_floor(d: HeadData, floor: float) -> np.ndarray:
@@ -133,12 +144,16 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     if tcfg.get("trees", False):  # same clips as the heads; blended with their calibrated probabilities
         type_trees = fit_type_trees(data["train"], tcfg, cfg["seed"], hcfg.get("clean_weight", 1.0))
         with torch.inference_mode():
-            val_mix = type_trees.mix(torch.from_numpy(val_cal), torch.from_numpy(data["val"].signal)).numpy()
-        calib["val_ece_blended_with_trees"] = expected_calibration_error(data["val"].labels, val_mix)
+            val_blend = type_trees.mix(torch.from_numpy(val_cal), torch.from_numpy(data["val"].signal)).numpy()
+        calib["val_ece_blended_with_trees"] = expected_calibration_error(data["val"].labels, val_blend)
     print("calibration", json.dumps(calib))
-    threshold, threshold_choice = choose_threshold(cfg["decision"]["threshold"], data["val"].labels,
-                                                   val_mix if type_trees is not None else val_cal,
-                                                   cfg["decision"].get("threshold_tolerance", 0.0))
+    dcfg = cfg["decision"]
+    clean_mix, threshold, threshold_choice = choose_decision(
+        dcfg["threshold"], data["val"].labels, val_blend if type_trees is not None else val_cal,
+        dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0))
+    if clean_mix > 0:
+        val_final = clean_score(torch.from_numpy(val_blend if type_trees is not None else val_cal), clean_mix).numpy()
+        calib["val_ece_with_clean_score"] = expected_calibration_error(data["val"].labels, val_final)
     scfg = cfg.get("severity", {"model": "head"})
     severity = None
     if scfg.get("model", "head") == "trees":  # trained on every clip (the floor only concerns the type heads)
@@ -150,7 +165,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
             "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
                          "fmin": 50.0, "fmax": 14000.0},
-            "threshold": threshold, "calibration": calib, "clip_seconds": 10.0}
+            "threshold": threshold, "clean_mix": clean_mix, "calibration": calib, "clip_seconds": 10.0}
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
@@ -158,6 +173,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
         report["threshold_choice"] = threshold_choice
     if type_trees is not None or severity is not None:  # what the heads' own outputs would have scored
         head_p, head_sev = predict_head(head, full["test"])
+        head_p = clean_score(torch.from_numpy(head_p), clean_mix).numpy()  # the same decision rule
         m = compute_metrics(full["test"].labels, head_p, full["test"].severity, head_sev, threshold)
         if type_trees is not None:
             report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
