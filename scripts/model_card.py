@@ -74,9 +74,14 @@ def main() -> None:
         f"- Decision: `has_distortion` when the clean score < {meta['threshold']}; clean score = "
         + (f"{1 - meta['clean_mix']:g} x P(clean) + {meta['clean_mix']:g} x (1 - the largest damage-kind probability)"
            if meta.get("clean_mix", 0.0) > 0 else "P(clean)")
-        + (" (mix and threshold chosen together on validation: of the pairs (mix, threshold 0.25-0.6) whose validation "
-           f"macro-F1 is within {cfg['decision'].get('threshold_tolerance', 0)} of the best, the one with the fewest "
+        + ((" (mix and threshold chosen together on validation: of the pairs (mix, threshold 0.25-0.6) whose validation "
+            if len({r.get("clean_mix", 0.0) for r in report.get("threshold_choice", [])}) > 1 else
+            " (chosen on validation: of the thresholds 0.25-0.6 whose validation ")
+           + f"macro-F1 is within {cfg['decision'].get('threshold_tolerance', 0)} of the best, the one with the fewest "
            "clean false alarms)" if report.get("threshold_choice") else "")
+        + (f"; a damaged clip lists every kind with a probability >= {meta['kind_threshold']} and always its most "
+           "likely kind" + (" (chosen on validation: best macro-F1 in 0.3-0.7)" if report.get("kind_threshold_choice") else "")
+           if "kind_threshold" in meta else "")
         + "; a track is summarised from 10-s windows"
         " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
         "",

@@ -58,6 +58,19 @@ def test_plan_is_deterministic_balanced_and_leak_free():
     assert sev.min() >= cfg["severity_min"] and sev.max() <= cfg["severity_max"]
 
 
+def test_another_plan_seed_draws_new_clips_in_the_same_splits():
+    """Extra training data (`adv data build --extra-train`): same track splits and folds, new
+    segments, labels and clip seeds, distinct clip ids."""
+    cfg = load_toml("data.toml")
+    tracks = _tracks(60)
+    a = plan_corpus(tracks, cfg, 1200, seed=7)
+    x = plan_corpus(tracks, cfg, 1200, seed=7, plan_seed=1, id_prefix="x1_")
+    split_a = {c.track_id: (c.split, c.fold) for c in a}
+    assert all(split_a[c.track_id] == (c.split, c.fold) for c in x)
+    assert not {c.clip_id for c in a} & {c.clip_id for c in x} and x[0].clip_id.startswith("x1_")
+    assert [(c.track_id, c.offset_s, c.kinds, c.seed) for c in a] != [(c.track_id, c.offset_s, c.kinds, c.seed) for c in x]
+
+
 def test_small_build_writes_a_consistent_corpus(small_corpus):
     out, summary = small_corpus
     m = pd.read_csv(out / "manifest.csv")

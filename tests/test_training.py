@@ -39,7 +39,8 @@ def test_training_writes_checkpoints_logs_and_a_loadable_model(small_run):
     assert isinstance(model.head, HeadEnsemble) and len(model.head.heads) == 2
     assert len(meta["calibration"]["temperature"]) == 2
     # the clean score of the model file's decision rule (train_small.toml: mix 0.5) is applied on loading
-    assert meta["clean_mix"] == 0.5 and model.clean_mix == 0.5
+    assert meta["clean_mix"] == 0.5 and model.clean_mix == 0.5 and meta["kind_threshold"] == 0.6
+    assert v.kind_threshold == 0.6 and v.model_info()["kind_threshold"] == 0.6
     mel, sig = torch.randn(3, 1, 400, 64), torch.from_numpy(CachedSplit(corpus / "features" / "val").signal[:3])
     with torch.inference_mode():
         mixed, _ = model(mel, sig)
@@ -136,3 +137,56 @@ def test_clean_mix_is_chosen_when_the_kinds_know_better():
     scored = clean_score(torch.from_numpy(probs), 0.25).numpy()
     expected = 0.75 * probs[:, 0] + 0.25 * (1 - probs[:, 1:].max(axis=1))
     assert np.allclose(scored[:, 0], expected, atol=1e-6) and np.array_equal(scored[:, 1:], probs[:, 1:])
+
+
+def test_kind_threshold_lists_fewer_side_kinds_and_keeps_the_verdict():
+    """A damaged clip lists the kinds whose probability reaches the kind threshold (and always its
+    most likely kind); the clean/damaged decision is the clean threshold's alone."""
+    from adv.inference.windows import summarise
+    from adv.training.metrics import decide
+    from adv.training.pipeline import choose_kind_threshold
+
+    probs = np.array([[0.1, 0.9, 0.45, 0.0, 0.0, 0.0],    # clipping, with an unsure mp3
+                      [0.8, 0.0, 0.45, 0.0, 0.0, 0.0],    # clean
+                      [0.2, 0.0, 0.35, 0.0, 0.0, 0.0]], np.float32)  # damaged, mp3 the only candidate
+    loose, strict = decide(probs, 0.4), decide(probs, 0.4, kind_threshold=0.6)
+    assert loose[0].tolist() == [False, True, True, False, False, False]
+    assert strict[0].tolist() == [False, True, False, False, False, False]
+    assert np.array_equal(loose[:, 0], strict[:, 0]) and strict[2, 2] and not strict[1, 1:].any()
+    sev = np.full((1, 5), 0.5, np.float32)
+    track = summarise(probs[:1], sev, [0.0], 10.0, 10.0, 0.4, kind_threshold=0.6)
+    assert track["has_distortion"] and track["detected_types"] == ["clipping"]
+    assert summarise(probs[:1], sev, [0.0], 10.0, 10.0, 0.4)["detected_types"] == ["clipping", "mp3"]
+    # chosen on validation: here a listed mp3 is always wrong, so the search goes above 0.45
+    labels = np.array([[0, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]], np.float32)
+    kt, table = choose_kind_threshold("val_macro_f1", labels, probs, 0.4)
+    assert kt == 0.5 and len(table) == 9
+    assert choose_kind_threshold("same", labels, probs, 0.4) == (0.4, [])
+    assert choose_kind_threshold(0.65, labels, probs, 0.4) == (0.65, [])
+    with pytest.raises(ValueError):
+        choose_kind_threshold(1.2, labels, probs, 0.4)
+
+
+def test_extra_training_clips_join_the_heads_training_data(small_run, tmp_path):
+    """`extra_train` in the config: the extra corpus's training clips are embedded with the same
+    backbone and added to the heads' and trees' training data (validation and test unchanged)."""
+    import shutil
+
+    from adv.config import CONFIG_DIR, load_toml
+
+    corpus, run, _ = small_run
+    cfg_text = (CONFIG_DIR / "train_small.toml").read_text()
+    cfg_file = tmp_path / "train_extra.toml"
+    # the small corpus stands in for an extra one (the point is the merge, not new audio)
+    cfg_file.write_text(f'extra_train = [{{ corpus = "{corpus}", features = "{corpus / "features"}" }}]\n' + cfg_text)
+    assert load_toml(cfg_file)["extra_train"][0]["corpus"] == str(corpus)
+    run2 = tmp_path / "run"
+    run2.mkdir()
+    for name in ("backbone_best.pt", "backbone_last.pt", "backbone_history.json"):
+        shutil.copy(run / name, run2 / name)  # the backbone is reused: only the later stages run
+    report = run_training(cfg_file, corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run2),
+                          skip_extras=True)
+    n_train = len(CachedSplit(corpus / "features" / "train"))
+    with np.load(run2 / "embeddings_extra0_train.npz") as z:
+        assert z["embedding"].shape[0] == n_train
+    assert report["test"]["n"] == len(CachedSplit(corpus / "features" / "test"))

@@ -11,7 +11,7 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
     from adv.data.corpus_build import build_corpus
 
     summary = build_corpus(args.out, config=args.config, small=args.small, seed=args.seed,
-                           workers=args.workers, n_clips=args.n_clips)
+                           workers=args.workers, n_clips=args.n_clips, extra_train=args.extra_train)
     brief = {k: summary[k] for k in ("clips", "hours", "source_tracks", "clips_per_split", "build_seconds", "n_errors")}
     print(json.dumps(brief, indent=2))
     return 0 if summary["clips"] > 0 else 1
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=None)
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--n-clips", type=int, default=None)
+    b.add_argument("--extra-train", action="store_true",
+                   help="only training clips, new draws from the same training tracks ([extra_train] in the config)")
     b.set_defaults(func=_cmd_data_build)
 
     t = sub.add_parser("train", help="train backbone + heads, calibrate, evaluate, write the model file")

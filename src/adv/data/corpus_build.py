@@ -198,9 +198,18 @@ def _render_job(args: tuple) -> dict:
 
 
 def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: bool = False,
-                 seed: int | None = None, workers: int | None = None, n_clips: int | None = None) -> dict:
+                 seed: int | None = None, workers: int | None = None, n_clips: int | None = None,
+                 extra_train: bool = False) -> dict:
+    """Builds (or resumes) the corpus in ``out_dir``. ``extra_train``: only training clips, drawn with
+    the config's ``[extra_train]`` plan seed and class weights from the same training tracks (the
+    splits stay those of ``seed``), as extra training data beside a corpus built without it."""
     t0 = time.time()
     cfg = load_toml(config)
+    plan_kw: dict = {}
+    if extra_train:
+        extra = cfg["extra_train"]
+        cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"])}
+        plan_kw = {"plan_seed": int(extra["plan_seed"]), "id_prefix": f"x{int(extra['plan_seed'])}_"}
     seed = cfg["seed"] if seed is None else seed
     workers = workers or cfg.get("workers", 2)
     out = Path(out_dir)
@@ -219,7 +228,9 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
                              NoiseFilter(**cfg.get("noise_filter", {})))
         music += midi_sources([f for f in files if f.role == "midi"], cfg["midi"]["music21_scores"], seed, workers)
     tracks = scan_tracks(music, out, clip_s, filters, workers)
-    plan = plan_corpus(tracks, cfg, n_clips, seed)
+    plan = plan_corpus(tracks, cfg, n_clips, seed, **plan_kw)
+    if extra_train:
+        plan = [c for c in plan if c.split == "train"]
     by_id = {t["track_id"]: t for t in tracks}
     rows_log = out / "rows.jsonl"
     done = {r["clip_id"]: r for r in _jsonl_read(rows_log) if "error" not in r and (out / r["path"]).exists()}
@@ -241,6 +252,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     manifest = pd.DataFrame(rows)
     manifest.to_csv(out / "manifest.csv", index=False)
     summary = summarise(manifest, tracks, noise, time.time() - t0, cfg, small, seed)
+    summary["extra_train"] = cfg.get("extra_train") if extra_train else None
     summary["noise_files_rejected"] = dict(Counter(r["reason"] for r in _jsonl_read(out / "noise.jsonl")
                                                    if not r["keep"]))
     summary["errors"] = errors[:50]

@@ -61,14 +61,20 @@ def _label_pool(n: int, cfg: dict, rng: np.random.Generator) -> list[tuple[tuple
     return [labels[i] for i in order]
 
 
-def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int) -> list[PlannedClip]:
-    """tracks: dicts with track_id, package, valid_offsets (list of seconds)."""
+def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int, plan_seed: int | None = None,
+                id_prefix: str = "c") -> list[PlannedClip]:
+    """tracks: dicts with track_id, package, valid_offsets (list of seconds).
+
+    ``seed`` fixes the track splits and folds; ``plan_seed`` (default: ``seed``) draws the segments,
+    labels and clip seeds, so another plan seed gives new clips of the same tracks in the same splits
+    (extra training data without touching validation or test). Clip ids are ``id_prefix`` + a number.
+    """
     usable = [t for t in tracks if t["valid_offsets"]]
     if not usable:
         raise ValueError("no usable source tracks")
     split_of = assign_splits([(t["track_id"], t["package"]) for t in usable], cfg["splits"], seed)
     fold_of = assign_folds([t["track_id"] for t in usable], cfg["kfold"], seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if plan_seed is None else plan_seed)
     # clips per track: proportional to the usable material, capped, at least one
     weight = np.array([len(t["valid_offsets"]) for t in usable], dtype=float) ** 0.5
     cap = cfg["max_clips_per_track"]
@@ -98,6 +104,6 @@ def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int) -> list[
         labels = _label_pool(len(slots), cfg, rng)
         for (tid, off), (kinds, sevs, sbin) in zip(slots, labels):
             idx = len(clips)
-            clips.append(PlannedClip(f"c{idx:06d}", split, fold_of[tid], tid, off, kinds, sevs, sbin,
+            clips.append(PlannedClip(f"{id_prefix}{idx:06d}", split, fold_of[tid], tid, off, kinds, sevs, sbin,
                                      int(rng.integers(0, 2**31 - 1))))
     return clips

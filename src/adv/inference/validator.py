@@ -66,6 +66,8 @@ class AudioDistortionValidator:
         fe = meta["frontend"]
         self.sample_rate = int(fe["sample_rate"])
         self.threshold = self.user_threshold if self.user_threshold is not None else float(meta.get("threshold", 0.5))
+        # a kind is listed when its probability reaches this (chosen on validation; older models: the threshold)
+        self.kind_threshold = float(meta.get("kind_threshold", self.threshold))
 
     def _load_onnx(self, path: str | os.PathLike):
         from adv.inference.onnx_backend import OnnxDetector, cached_onnx
@@ -84,6 +86,7 @@ class AudioDistortionValidator:
                 "backbone": self.meta.get("config", {}).get("backbone", {}).get("name"),
                 "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
                 "metrics": self.meta.get("metrics", {}), "threshold": self.threshold,
+                "kind_threshold": self.kind_threshold,
                 "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend}
 
     # ---- core ----
@@ -136,7 +139,8 @@ class AudioDistortionValidator:
         probs, sev, starts = self._run_windows(audio)
         duration = audio.shape[1] / self.sample_rate
         starts_s = [s / self.sample_rate for s in starts]
-        result = {"path": name, **summarise(probs, sev, starts_s, self.window_s, duration, self.threshold)}
+        verdict = summarise(probs, sev, starts_s, self.window_s, duration, self.threshold, self.kind_threshold)
+        result = {"path": name, **verdict}
         result.update(info)
         result.update({"duration": round(duration, 3), "notes": notes,
                        "model_version": self.meta.get("version"),

@@ -35,8 +35,11 @@ def _top_mean(x: np.ndarray, frac: float = 0.25) -> float:
 
 
 def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_s: float,
-              duration: float, threshold: float) -> dict:
+              duration: float, threshold: float, kind_threshold: float | None = None) -> dict:
     """Track-level verdict from window probabilities [W, 6] and severities [W, 5].
+
+    ``threshold`` acts on the clean score (column 0); a damaged track lists every kind whose
+    probability reaches ``kind_threshold`` (default: ``threshold``) and always its most likely kind.
 
     The track's probability of damage is the mean over its most damaged quarter of windows (a
     robust maximum: a damaged chorus is reported, one odd window is not enough on a long track).
@@ -44,14 +47,15 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
     distorted = 1.0 - probs[:, 0]
     p_dist = _top_mean(distorted)
     has = p_dist >= 1.0 - threshold
+    kt = threshold if kind_threshold is None else kind_threshold
     types = {}
     for i, kind in enumerate(DISTORTION_KINDS):
         p = probs[:, i + 1]
-        flagged = (p >= threshold) & (distorted >= 1.0 - threshold)
+        flagged = (p >= kt) & (distorted >= 1.0 - threshold)
         sv = sev[flagged, i] if flagged.any() else sev[:, i]
         types[kind] = {
             "probability": round(_top_mean(p), 4),
-            "detected": bool(has and _top_mean(p) >= threshold),
+            "detected": bool(has and _top_mean(p) >= kt),
             "severity": round(float(np.median(sv)) * 100, 1),
             "worst_severity": round(float(sv.max()) * 100, 1),
             "flagged_windows": int(flagged.sum()),

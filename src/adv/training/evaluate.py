@@ -40,7 +40,8 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         probs, sev, labels, sev_true = probs[keep], sev[keep], labels[keep], sev_true[keep]
         idx = idx[keep].reset_index(drop=True)
     thr = meta.get("threshold", 0.5)
-    m = compute_metrics(labels, probs, sev_true, sev, thr)
+    kind_thr = meta.get("kind_threshold", thr)
+    m = compute_metrics(labels, probs, sev_true, sev, thr, kind_thr)
     m["split"] = Path(split_dir).name + (f" (severity >= {min_severity})" if min_severity > 0 else "")
     m["clean_false_alarm_rate"] = float((probs[labels[:, 0] == 1, 0] < thr).mean())
     worst = sev_true.max(axis=1)
@@ -58,7 +59,7 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         var[v] = {"n": int(mask.sum()), "detected": round(float((~dec_clean[mask]).mean()), 3)}
     m["detection_rate_by_variant"] = var
     # the user's sensitivity knob (AudioDistortionValidator(threshold=...)): what other thresholds give
-    m["threshold_tradeoff"] = threshold_table(labels, probs, (0.2, 0.3, 0.4, 0.5, 0.6))
+    m["threshold_tradeoff"] = threshold_table(labels, probs, (0.2, 0.3, 0.4, 0.5, 0.6), kind_thr)
     return m
 
 

@@ -8,14 +8,15 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 from adv import CLASSES, DISTORTION_KINDS
 
 
-def decide(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def decide(probs: np.ndarray, threshold: float = 0.5, kind_threshold: float | None = None) -> np.ndarray:
     """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent:
     a clip is clean when its clean score (column 0: P(clean) or the model's clean score) >= threshold,
-    else it has every kind above threshold (at least the most likely one)."""
+    else it has every kind whose probability reaches ``kind_threshold`` (default: ``threshold``), and
+    at least the most likely one."""
     dec = np.zeros_like(probs, dtype=bool)
     clean = probs[:, 0] >= threshold
     dec[:, 0] = clean
-    kinds = probs[:, 1:] >= threshold
+    kinds = probs[:, 1:] >= (threshold if kind_threshold is None else kind_threshold)
     top = probs[:, 1:].argmax(axis=1)
     kinds[np.arange(len(probs)), top] = True
     dec[:, 1:] = kinds & ~clean[:, None]
@@ -38,8 +39,8 @@ def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> 
 
 
 def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray, sev_pred: np.ndarray,
-                    threshold: float = 0.5) -> dict:
-    dec = decide(probs, threshold)
+                    threshold: float = 0.5, kind_threshold: float | None = None) -> dict:
+    dec = decide(probs, threshold, kind_threshold)
     y = labels.astype(bool)
     per_class = {c: float(f1_score(y[:, i], dec[:, i], zero_division=0)) for i, c in enumerate(CLASSES)}
     bin_true, bin_pred = ~y[:, 0], ~dec[:, 0]
@@ -61,13 +62,13 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray,
     }
 
 
-def threshold_table(labels: np.ndarray, probs: np.ndarray, thresholds) -> list[dict]:
+def threshold_table(labels: np.ndarray, probs: np.ndarray, thresholds, kind_threshold: float | None = None) -> list[dict]:
     """Per decision threshold on the clean score (column 0): clean false-alarm rate, binary recall and F1, macro-F1."""
     clean = labels[:, 0] == 1
     no_sev = np.zeros((len(labels), len(DISTORTION_KINDS)))
     rows = []
     for t in thresholds:
-        m = compute_metrics(labels, probs, no_sev, no_sev, t)
+        m = compute_metrics(labels, probs, no_sev, no_sev, t, kind_threshold)
         rows.append({"threshold": float(t), "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
                      "binary_f1": round(m["binary_f1"], 4), "binary_recall": round(m["binary_recall"], 4),
                      "macro_f1": round(m["macro_f1"], 4)})

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adv import DISTORTION_KINDS
 from adv.config import REPO_DIR, load_toml
 from adv.features.feature_cache import CachedSplit, build_feature_cache
 from adv.features.signal_features import FEATURE_GROUPS, FEATURE_NAMES
@@ -40,10 +41,12 @@ def load_train_config(path: str | Path, **overrides) -> dict:
     return cfg
 
 
-def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str, backbone_md5: str = "") -> HeadData:
-    """Backbone embeddings of a cached split, cached in the run folder; a cache made by another
-    backbone checkpoint (``backbone_md5``, e.g. after a resumed run found a better epoch) is redone."""
-    cache = run_dir / f"embeddings_{split}.npz"
+def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str, backbone_md5: str = "",
+                   cache_name: str = "") -> HeadData:
+    """Backbone embeddings of a cached split, cached in the run folder (as ``embeddings_{cache_name or
+    split}.npz``); a cache made by another backbone checkpoint (``backbone_md5``, e.g. after a resumed
+    run found a better epoch) is redone."""
+    cache = run_dir / f"embeddings_{cache_name or split}.npz"
     cs = CachedSplit(features / split)
     emb = None
     if cache.exists():
@@ -82,6 +85,26 @@ def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tole
     pick = min((r for r in table if r["macro_f1"] >= best - tolerance),
                key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))
     return pick["clean_mix"], pick["threshold"], table
+
+
+def choose_kind_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray, threshold: float
+                          ) -> tuple[float, list[dict]]:
+    """The probability a damage kind needs to be listed in a damaged clip (the most likely kind always
+    is): ``setting`` a number, "same" (the decision threshold), or "val_macro_f1": the value in
+    0.3 .. 0.7 with the best validation macro-F1 (the lowest of equals). Whether a clip is damaged
+    does not change. Returns it with the validation table (empty unless searched)."""
+    if setting == "same":
+        return float(threshold), []
+    if setting != "val_macro_f1":
+        t = float(setting)
+        if not 0.0 < t < 1.0:
+            raise ValueError(f"[decision] kind_threshold must be between 0 and 1, 'same' or 'val_macro_f1', got {setting!r}")
+        return t, []
+    no_sev = np.zeros((len(val_labels), len(DISTORTION_KINDS)))
+    table = [{"kind_threshold": float(k), "val_macro_f1": round(compute_metrics(
+        val_labels, val_probs, no_sev, no_sev, threshold, float(k))["macro_f1"], 4)} for k in np.round(np.arange(0.3, 0.701, 0.05), 2)]
+    best = max(r["val_macro_f1"] for r in table)
+    return next(r["kind_threshold"] for r in table if r["val_macro_f1"] == best), table
 
 
 def _above_floor(d: HeadData, floor: float) -> np.ndarray:
@@ -126,6 +149,14 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
     digest = md5sum(best)
     data = {s: embeddings_for(model, feat_dir, out, s, digest) for s in ("train", "val", "test")}
+    # extra training clips (`adv data build --extra-train`): same training tracks, for the heads and trees
+    train_dirs = [feat_dir / "train"]
+    for i, extra in enumerate(cfg.get("extra_train", [])):
+        x_corpus, x_feat = _path(extra["corpus"], REPO_DIR), _path(extra["features"], REPO_DIR)
+        build_feature_cache(x_corpus, x_feat, splits=("train",))
+        data["train"] = HeadData.concat([data["train"], embeddings_for(model, x_feat, out, "train", digest,
+                                                                       cache_name=f"extra{i}_train")])
+        train_dirs.append(x_feat / "train")
     hcfg = cfg["head"]
     floor = hcfg.get("min_train_severity", 0.0)
     full = data
@@ -151,9 +182,11 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     clean_mix, threshold, threshold_choice = choose_decision(
         dcfg["threshold"], data["val"].labels, val_blend if type_trees is not None else val_cal,
         dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0))
+    val_scored = clean_score(torch.from_numpy(val_blend if type_trees is not None else val_cal), clean_mix).numpy()
+    kind_threshold, kind_choice = choose_kind_threshold(dcfg.get("kind_threshold", "same"), data["val"].labels,
+                                                        val_scored, threshold)
     if clean_mix > 0:
-        val_final = clean_score(torch.from_numpy(val_blend if type_trees is not None else val_cal), clean_mix).numpy()
-        calib["val_ece_with_clean_score"] = expected_calibration_error(data["val"].labels, val_final)
+        calib["val_ece_with_clean_score"] = expected_calibration_error(data["val"].labels, val_scored)
     scfg = cfg.get("severity", {"model": "head"})
     severity = None
     if scfg.get("model", "head") == "trees":  # trained on every clip (the floor only concerns the type heads)
@@ -165,16 +198,18 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
             "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
                          "fmin": 50.0, "fmax": 14000.0},
-            "threshold": threshold, "clean_mix": clean_mix, "calibration": calib, "clip_seconds": 10.0}
+            "threshold": threshold, "kind_threshold": kind_threshold, "clean_mix": clean_mix, "calibration": calib, "clip_seconds": 10.0}
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
     report = {"test": metrics, "calibration": calib}
     if threshold_choice:
         report["threshold_choice"] = threshold_choice
+    if kind_choice:
+        report["kind_threshold_choice"] = kind_choice
     if type_trees is not None or severity is not None:  # what the heads' own outputs would have scored
         head_p, head_sev = predict_head(head, full["test"])
         head_p = clean_score(torch.from_numpy(head_p), clean_mix).numpy()  # the same decision rule
-        m = compute_metrics(full["test"].labels, head_p, full["test"].severity, head_sev, threshold)
+        m = compute_metrics(full["test"].labels, head_p, full["test"].severity, head_sev, threshold, kind_threshold)
         if type_trees is not None:
             report["test_heads_only"] = {k: m[k] for k in ("binary_f1", "macro_f1", "per_class_f1")}
         if severity is not None:
@@ -183,9 +218,8 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
         report["test_above_floor"] = evaluate_model_on_cache(model_path, feat_dir / "test", min_severity=floor)
     if not skip_extras:
         report["ablation"] = ablation(data["train"], data["val"], data["test"], hcfg, cfg["seed"])
-        trval = HeadData(*(np.concatenate([getattr(full["train"], f), getattr(full["val"], f)])
-                           for f in ("embedding", "signal", "labels", "severity")))
-        folds = np.concatenate([CachedSplit(feat_dir / s).index["fold"].to_numpy() for s in ("train", "val")])
+        trval = HeadData.concat([full["train"], full["val"]])
+        folds = np.concatenate([CachedSplit(d).index["fold"].to_numpy() for d in (*train_dirs, feat_dir / "val")])
         keep = _above_floor(trval, floor)
         report["cross_validation"] = cross_validate(trval.subset(keep), folds[keep], hcfg, cfg["seed"])
     report["train_seconds"] = round(time.time() - t0, 1)

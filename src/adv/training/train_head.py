@@ -28,6 +28,11 @@ class HeadData:
     def subset(self, mask: np.ndarray) -> "HeadData":
         return HeadData(self.embedding[mask], self.signal[mask], self.labels[mask], self.severity[mask])
 
+    @staticmethod
+    def concat(parts: list["HeadData"]) -> "HeadData":
+        return HeadData(*(np.concatenate([getattr(d, f) for d in parts])
+                          for f in ("embedding", "signal", "labels", "severity")))
+
 
 def _tensors(d: HeadData):
     return (torch.from_numpy(d.embedding.astype(np.float32)), torch.from_numpy(d.signal.astype(np.float32)),
