@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from adv import CLASSES, DISTORTION_KINDS
+from adv.config import REPO_DIR
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
@@ -19,6 +20,19 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     for r in rows:
         out.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     return "\n".join(out)
+
+
+def _extra_line(cfg: dict) -> str:
+    """The extra training clips (`adv data build --extra-train`) the heads and trees also learnt from."""
+    parts = []
+    for e in cfg["extra_train"]:
+        corpus = Path(e["corpus"]) if Path(e["corpus"]).is_absolute() else REPO_DIR / e["corpus"]
+        s = json.loads((corpus / "summary.json").read_text())
+        parts.append(f"{s['clips']} clips ({s['hours']} h) from the same {s['source_tracks']} training tracks, drawn "
+                     f"with plan seed {s['extra_train']['plan_seed']} and class weights "
+                     + ", ".join(f"{k} {v:g}" for k, v in s["extra_train"]["class_weights"].items()))
+    return ("- Extra training clips for the heads and trees (not the backbone; validation and test unchanged): "
+            + "; ".join(parts) + ".")
 
 
 def main() -> None:
@@ -99,10 +113,12 @@ def main() -> None:
          f"{cfg['head'].get('min_train_severity', 0)} (near-imperceptible)" if cfg["head"].get("min_train_severity", 0)
          else "- The heads are trained on every clip") +
         f", with clean clips weighted {cfg['head'].get('clean_weight', 1.0)}x; the backbone saw every clip.",
+        *([_extra_line(cfg)] if cfg.get("extra_train") else []),
         "",
         "## Training",
         "```",
         "adv data build --out ../corpus",
+        *(["adv data build --extra-train --out ../corpus_extra"] if cfg.get("extra_train") else []),
         "adv train --config configs/train.toml --ship-to src/adv/assets/detector.pt",
         "```",
         f"Backbone epochs run: {len(history)} (best validation macro-F1 "

@@ -111,6 +111,10 @@ def test_threshold_is_fixed_or_chosen_on_validation():
     probs[:10, 0] = 0.27  # a few clean clips that only the lowest threshold does not flag
     _, t_tol, table = choose_decision("val_macro_f1", labels, probs, tolerance=0.5)
     assert t_tol == 0.25 and table[0]["clean_false_alarm_rate"] < table[1]["clean_false_alarm_rate"]
+    # a false-alarm budget: only thresholds that flag at most 3 % of the clean clips (the ten at 0.27
+    # are flagged from 0.3 on = 5 %), even though 0.3 has the better macro-F1
+    _, t_budget, table = choose_decision("val_macro_f1", labels, probs, max_false_alarm_rate=0.03)
+    assert t_budget == 0.25 and table[1]["macro_f1"] > table[0]["macro_f1"]
     with pytest.raises(ValueError):
         choose_decision(1.5, labels, probs)
     with pytest.raises(ValueError):

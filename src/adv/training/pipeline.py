@@ -61,13 +61,14 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
 
 
 def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tolerance: float = 0.0,
-                    mixes=(0.0,)) -> tuple[float, float, list[dict]]:
+                    mixes=(0.0,), max_false_alarm_rate: float = 1.0) -> tuple[float, float, list[dict]]:
     """The clean-score mix (:func:`clean_score`) and the decision threshold on that score.
 
     ``setting``: a threshold fixed as given (with the first of ``mixes``), or "val_macro_f1": every
-    ``mix`` x threshold (0.25 .. 0.6) pair is scored on validation, and among the pairs whose macro-F1
-    is within ``tolerance`` of the best, the one with the fewest clean false alarms wins (ties: the
-    higher macro-F1). Returns (mix, threshold, the validation table it was chosen from).
+    ``mix`` x threshold (0.25 .. 0.6) pair is scored on validation; of the pairs whose clean
+    false-alarm rate is within ``max_false_alarm_rate`` (if none is, the pair with the fewest), the
+    best macro-F1 is found, and of those within ``tolerance`` of it the one with the fewest clean
+    false alarms wins (ties: the higher macro-F1). Returns (mix, threshold, the validation table).
     """
     mixes = [float(m) for m in np.atleast_1d(mixes)]
     if not mixes or any(not 0.0 <= m <= 1.0 for m in mixes):
@@ -81,8 +82,10 @@ def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tole
     for m in mixes:
         scored = clean_score(torch.from_numpy(np.asarray(val_probs, dtype=np.float32)), m).numpy()
         table += [{"clean_mix": m, **r} for r in threshold_table(val_labels, scored, np.round(np.arange(0.25, 0.601, 0.05), 2))]
-    best = max(r["macro_f1"] for r in table)
-    pick = min((r for r in table if r["macro_f1"] >= best - tolerance),
+    feasible = [r for r in table if r["clean_false_alarm_rate"] <= max_false_alarm_rate] \
+        or [min(table, key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))]
+    best = max(r["macro_f1"] for r in feasible)
+    pick = min((r for r in feasible if r["macro_f1"] >= best - tolerance),
                key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))
     return pick["clean_mix"], pick["threshold"], table
 
@@ -181,7 +184,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     dcfg = cfg["decision"]
     clean_mix, threshold, threshold_choice = choose_decision(
         dcfg["threshold"], data["val"].labels, val_blend if type_trees is not None else val_cal,
-        dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0))
+        dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0), dcfg.get("max_false_alarm_rate", 1.0))
     val_scored = clean_score(torch.from_numpy(val_blend if type_trees is not None else val_cal), clean_mix).numpy()
     kind_threshold, kind_choice = choose_kind_threshold(dcfg.get("kind_threshold", "same"), data["val"].labels,
                                                         val_scored, threshold)
