@@ -253,7 +253,7 @@ def test_mp3_bitrate_map():
 
 @pytest.mark.parametrize("variant,severity", [("lame_abr", 0.1), ("lame_cbr", 1.0)])
 def test_mp3_output_is_aligned(variant, severity, music):
-    y, p = mp3.apply(music, SR, severity, np.random.default_rng(0), variant=variant)
+    y, p = mp3.apply(music, SR, severity, np.random.default_rng(0), variant=variant, native_rate=False)
     lag, corr = mp3.estimate_lag(music, y, max_lag=2000)
     assert lag == 0
     if severity < 0.5:
@@ -486,3 +486,25 @@ def test_combination_uses_chain_order(music):
         combine.apply_combination([("reverb", 0.5)], music, SR, np.random.default_rng(0))
     y, params = combine.apply_combination([], music, SR, np.random.default_rng(0))
     assert params == [] and np.array_equal(y, music)
+
+
+@pytest.mark.skipif("lame_cbr" not in mp3.VARIANTS, reason="needs lame and ffmpeg")
+def test_mp3_lame_native_rate_and_cheap_resampler(music):
+    """lame choosing its own (lower) rate at 48 kbps, decoded and brought back with linear
+    interpolation: aligned, same length, the options recorded, and image energy above the decoded
+    band that the clean soxr path does not leave."""
+    from scipy import signal as sps
+
+    outs = {}
+    for method in ("soxr_hq", "linear"):
+        y, p = mp3.apply(music, SR, 0.8, np.random.default_rng(0), variant="lame_cbr", native_rate=True,
+                         resampler=method)
+        assert y.shape == music.shape and p["native_rate"] and p["resampler"] == method
+        assert p["lame_output_rate"] < 44100 and p["lame_quality"] in mp3.LAME_QUALITIES
+        assert mp3.estimate_lag(music, y, max_lag=4000)[0] == 0  # the MPEG-2 delay was found and removed
+        f, pw = sps.welch(y.mean(axis=0), SR, nperseg=1024)
+        top = p["lame_output_rate"] / 2
+        outs[method] = pw[(f > top + 500) & (f < SR / 2 - 500)].mean() / pw[f < 4000].mean()
+    assert outs["linear"] > 10 * outs["soxr_hq"], outs
+    with pytest.raises(ValueError):
+        mp3.resample_back(music, 24000, 44100, "nearest")

@@ -22,11 +22,18 @@ files (always removed afterwards):
 Severity -> bitrate (log maps, monotone decreasing; ``bitrate_kbps`` in the params):
 
 * ``lame_abr``: ``kbps = 128 * (32 / 128) ** severity`` (128 at 0, ~112 at 0.1, ~96 at 0.21,
-  64 at 0.5, 32 at 1), ``lame --quiet --abr <kbps> -q 2 --resample 44.1``. The ``--resample
-  44.1`` is essential: without it lame silently downsamples at low bitrates.
+  64 at 0.5, 32 at 1), ``lame --quiet --abr <kbps> -q <q> --resample 44.1``.
 * ``lame_cbr``: the same map, rounded (in the log domain) to the nearest MPEG-1 layer III bitrate
-  (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192 kbps), ``lame --cbr -b <kbps> -q 2 --resample
+  (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192 kbps), ``lame --cbr -b <kbps> -q <q> --resample
   44.1``. Piecewise constant in severity.
+* Both LAME variants (corpus v5) draw the encoder quality ``q`` from 2 / 5 / 7, and half the time
+  leave out ``--resample 44.1``: lame then picks its own output rate as it does by default (24,
+  22.05 or 16 kHz at low bitrates), the decoder keeps that rate, and it is brought back to 44.1 kHz
+  with a drawn resampler: soxr HQ, soxr's quick cubic mode or linear interpolation. The cheap ones
+  leave image/alias energy above the decoded band (-30..-45 dB re the original there), like many
+  playback and conversion chains; an MP3 made by audiomentations (fast-mp3-augment, lame -q 7) shows
+  such a floor, and was called `noise` a third of the time by a model that had never seen one.
+  ``lame_quality``, ``native_rate``, ``resampler`` and ``lame_output_rate`` are in the params.
 * ``aac`` (ffmpeg native encoder, .m4a): ``kbps = 112 * (24 / 112) ** severity``.
 * ``opus`` (libopus at 48 kHz, .opus): ``kbps = 48 * (8 / 48) ** severity`` (Opus is close to
   transparent at 64 kbps).
@@ -82,6 +89,9 @@ _FFMPEG_CODECS = {
 # were typically made at reduced sample rates, so the codec rate drops with the bitrate.
 _VORBIS_RATES = ((48, 44100), (40, 32000), (0, 22050))
 _LAME_RANGE = (128.0, 32.0)
+LAME_QUALITIES = (2, 5, 7)           # lame -q: 2 = slow and careful ... 7 = fast (audiomentations' default)
+NATIVE_RATE_P = 0.5                  # share of LAME encodes where lame picks its own rate (see the docstring)
+RESAMPLERS = ("soxr_hq", "soxr_qq", "linear")
 _MAX_LAG = 4096
 _TIMEOUT_S = 300
 
@@ -169,25 +179,46 @@ def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, n - x.shape[1])))
 
 
-def _codec_roundtrip(stereo: np.ndarray, variant: str, kbps: int, rate: int, tmpdir: str) -> np.ndarray:
-    """Encodes and decodes one [2, M] block at the codec rate; returns the decoded [2, D]."""
+def _codec_roundtrip(stereo: np.ndarray, variant: str, kbps: int, rate: int, tmpdir: str,
+                     lame_quality: int = 2, native_rate: bool = False) -> tuple[np.ndarray, int]:
+    """Encodes and decodes one [2, M] block given at ``rate``; returns the decoded [2, D] and its rate
+    (``rate``, or with ``native_rate`` the rate LAME chose, which the decoder keeps)."""
     src = os.path.join(tmpdir, "in.wav")
     sf.write(src, np.ascontiguousarray(stereo.T), rate, subtype="PCM_24")
     if variant.startswith("lame_"):
         enc = os.path.join(tmpdir, "enc.mp3")
         mode = ["--abr", str(kbps)] if variant == "lame_abr" else ["--cbr", "-b", str(kbps)]
-        _run([_LAME, "--quiet", *mode, "-q", "2", "--resample", "44.1", src, enc])
+        resample = [] if native_rate else ["--resample", "44.1"]
+        _run([_LAME, "--quiet", *mode, "-q", str(lame_quality), *resample, src, enc])
     else:
         encoder, _, ext, _, _ = _FFMPEG_CODECS[variant]
         enc = os.path.join(tmpdir, "enc" + ext)
         _run([_FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", src,
               "-c:a", encoder, "-b:a", f"{kbps}k", "-ar", str(rate), "-ac", "2", "-threads", "1", enc])
-    dec = os.path.join(tmpdir, "dec.f32")
+    dec = os.path.join(tmpdir, "dec.wav")
+    out_rate = [] if native_rate else ["-ar", str(rate)]
     _run([_FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", enc, "-map", "0:a:0",
-          "-ar", str(rate), "-ac", "2", "-f", "f32le", "-acodec", "pcm_f32le", dec])
-    raw = np.fromfile(dec, dtype="<f4")
-    raw = raw[: raw.size - raw.size % 2]
-    return np.ascontiguousarray(raw.reshape(-1, 2).T)
+          *out_rate, "-ac", "2", "-f", "wav", "-acodec", "pcm_f32le", dec])
+    data, dec_rate = sf.read(dec, dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(dec_rate)
+
+
+def resample_back(x: np.ndarray, sr_in: int, sr_out: int, method: str) -> np.ndarray:
+    """[C, N] -> [C, M] float32 with one of :data:`RESAMPLERS`: ``soxr_hq`` (clean), ``soxr_qq``
+    (soxr's quick cubic mode) or ``linear`` interpolation; the last two leave image/alias energy
+    above the decoded band, as cheap playback and conversion chains do."""
+    if sr_in == sr_out:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    if method == "linear":
+        n_out = int(round(x.shape[1] * sr_out / sr_in))
+        t = np.arange(n_out) * (sr_in / sr_out)
+        src = np.arange(x.shape[1])
+        return np.stack([np.interp(t, src, ch) for ch in x]).astype(np.float32)
+    if method not in ("soxr_hq", "soxr_qq"):
+        raise ValueError(f"unknown resampler {method!r}; expected one of {RESAMPLERS}")
+    q = "HQ" if method == "soxr_hq" else "QQ"
+    out = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float32), sr_in, sr_out, quality=q)
+    return np.ascontiguousarray(np.asarray(out).reshape(-1, x.shape[0]).T, dtype=np.float32)
 
 
 def _codec_rate(variant: str, kbps: int) -> int:
@@ -254,8 +285,10 @@ def effective_cutoff_hz(clean: np.ndarray, coded: np.ndarray, sample_rate: int, 
 
 
 def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, **kwargs) -> tuple[np.ndarray, dict]:
-    """Round-trips ``audio`` [C, N] through a lossy codec; returns (float32 [C, N], params)."""
+          variant: str | None = None, native_rate: bool | None = None, resampler: str | None = None,
+          **kwargs) -> tuple[np.ndarray, dict]:
+    """Round-trips ``audio`` [C, N] through a lossy codec; returns (float32 [C, N], params).
+    ``native_rate`` / ``resampler`` fix the LAME options that are otherwise drawn (tests)."""
     x = _check(audio, severity)
     severity = float(severity)
     variant = _pick_variant(rng, variant)
@@ -268,6 +301,15 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     lags: list[int] = []
     corrs: list[float] = []
     gains: list[float] = []
+    lame_opts: dict = {}
+    if variant.startswith("lame_"):  # drawn after variant and bitrate: the older draws are unchanged
+        lame_opts = {"lame_quality": int(rng.choice(LAME_QUALITIES)), "native_rate": bool(rng.random() < NATIVE_RATE_P)}
+        lame_opts["resampler"] = str(rng.choice(RESAMPLERS)) if lame_opts["native_rate"] else "soxr_hq"
+        if native_rate is not None:
+            lame_opts["native_rate"] = bool(native_rate)
+        if resampler is not None:
+            lame_opts["resampler"] = resampler
+    dec_rates: list[int] = []
     with tempfile.TemporaryDirectory(prefix="adv_codec_") as tmpdir:
         for start in range(0, channels, 2):
             block = x[start:start + 2]
@@ -277,7 +319,11 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
             m = up.shape[1]
             peak = float(np.max(np.abs(up))) if up.size else 0.0
             gain = 0.98 / peak if peak > 0.98 else 1.0
-            decoded = _codec_roundtrip(up * gain, variant, kbps, rate, tmpdir)
+            decoded, dec_rate = _codec_roundtrip(up * gain, variant, kbps, rate, tmpdir,
+                                                 lame_opts.get("lame_quality", 2), lame_opts.get("native_rate", False))
+            dec_rates.append(dec_rate)
+            if dec_rate != rate:  # lame chose a lower rate: back to the codec rate with the drawn resampler
+                decoded = resample_back(decoded, dec_rate, rate, lame_opts["resampler"])
             lag, corr = estimate_lag(up, decoded)
             decoded = _fit_length(_shift(decoded, lag), m) / gain
             back = _fit_length(_resample(decoded, rate, sample_rate), n)
@@ -295,6 +341,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         "mode": {"lame_abr": "abr", "lame_cbr": "cbr"}.get(variant, "ffmpeg_bitrate"),
         "bitrate_kbps": int(kbps),
         "codec_sample_rate": int(rate),
+        **({**lame_opts, "lame_output_rate": int(min(dec_rates))} if lame_opts else {}),
         "alignment_lag_samples": [int(v) for v in lags],
         "alignment_correlation": [round(float(v), 5) for v in corrs],
         "pre_gain_db": round(float(20 * math.log10(min(gains))), 3),
