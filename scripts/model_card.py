@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("run_dir")
     ap.add_argument("corpus_dir")
     ap.add_argument("--external", default=None, help="JSON written by scripts/external_check.py")
+    ap.add_argument("--training-note", default="", help="a line added to the Training section (e.g. where the backbone came from)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "src/adv/assets/MODEL_CARD.md"))
     args = ap.parse_args()
     run, corpus = Path(args.run_dir), Path(args.corpus_dir)
@@ -126,6 +127,7 @@ def main() -> None:
         f"{sum(h['epoch_seconds'] for h in history) / 60:.0f} min on 2 CPU cores; the last `adv train` invocation took "
         f"{report.get('train_seconds', 0) / 60:.0f} min wall clock (runs resume: when the backbone is already trained,"
         " only embeddings, heads, trees, evaluation, ablation and cross-validation are redone).",
+        *([args.training_note] if args.training_note else []),
         "",
         f"## Test-split metrics ({t['n']} clips from tracks never seen in training)",
         f"- binary F1 {t['binary_f1']:.4f} (precision {t['binary_precision']:.4f}, recall {t['binary_recall']:.4f})",
