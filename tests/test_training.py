@@ -93,6 +93,27 @@ def test_embedding_cache_is_redone_for_another_backbone(small_run, monkeypatch):
     assert len(calls) == 1 and d.embedding.shape[1] == 3
 
 
+def test_embedding_cache_is_redone_for_other_clips(small_run, monkeypatch, tmp_path):
+    """A re-rendered corpus (other signal features under the same split name) is embedded again."""
+    import shutil
+
+    import adv.training.pipeline as pl
+
+    corpus, _, _ = small_run
+    feats = tmp_path / "features"
+    shutil.copytree(corpus / "features" / "val", feats / "val")
+    calls = []
+    monkeypatch.setattr(pl, "predict_logmel", lambda model, logmel: calls.append(1) or
+                        {"embedding": np.ones((len(logmel), 3), np.float32)})
+    pl.embeddings_for(None, feats, tmp_path, "val", "ckpt")
+    pl.embeddings_for(None, feats, tmp_path, "val", "ckpt")
+    assert len(calls) == 1
+    sig = np.load(feats / "val" / "signal.npy")
+    np.save(feats / "val" / "signal.npy", sig + 1.0)
+    pl.embeddings_for(None, feats, tmp_path, "val", "ckpt")
+    assert len(calls) == 2
+
+
 def test_threshold_is_fixed_or_chosen_on_validation():
     from adv.training.pipeline import choose_decision
 

@@ -45,18 +45,21 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
                    cache_name: str = "") -> HeadData:
     """Backbone embeddings of a cached split, cached in the run folder (as ``embeddings_{cache_name or
     split}.npz``); a cache made by another backbone checkpoint (``backbone_md5``, e.g. after a resumed
-    run found a better epoch) is redone."""
+    run found a better epoch) or from other clips (the feature cache's clip index and signal features,
+    e.g. after a corpus was re-rendered) is redone."""
     cache = run_dir / f"embeddings_{cache_name or split}.npz"
     cs = CachedSplit(features / split)
+    clips_md5 = md5sum(features / split / "index.csv") + md5sum(features / split / "signal.npy")
     emb = None
     if cache.exists():
         with np.load(cache) as z:
             made_by = str(z["backbone_md5"]) if "backbone_md5" in z else ""
-            if made_by == backbone_md5:
+            made_from = str(z["clips_md5"]) if "clips_md5" in z else ""
+            if made_by == backbone_md5 and made_from == clips_md5:
                 emb = z["embedding"]
     if emb is None:
         emb = predict_logmel(model, cs.logmel)["embedding"]
-        np.savez(cache, embedding=emb, backbone_md5=np.array(backbone_md5))
+        np.savez(cache, embedding=emb, backbone_md5=np.array(backbone_md5), clips_md5=np.array(clips_md5))
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
