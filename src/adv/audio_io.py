@@ -142,13 +142,14 @@ def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     return data, sr
 
 
-def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling with soxr (HQ), audio [channels, samples] float32."""
+def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:
+    """Band-limited resampling with soxr (``quality`` "HQ" by default; "QQ" is its quick cubic mode),
+    audio [channels, samples] float32."""
     if sr_in == sr_out:
         return audio
     # channel by channel on contiguous rows: bit-identical to one interleaved call and faster
     # (10-s stereo 44.1->32 kHz: 4.1 instead of 5.6 ms), with no transposed copies
-    return np.stack([soxr.resample(np.ascontiguousarray(ch, dtype=np.float32), sr_in, sr_out, quality="HQ")
+    return np.stack([soxr.resample(np.ascontiguousarray(ch, dtype=np.float32), sr_in, sr_out, quality=quality)
                      for ch in audio]).astype(np.float32, copy=False)
 
 

@@ -68,8 +68,8 @@ import tempfile
 
 import numpy as np
 import soundfile as sf
-import soxr
 from scipy import signal
+from adv.audio_io import resample
 from adv.distortions.common import check_audio_and_severity as _check
 
 KIND = "mp3"
@@ -165,14 +165,6 @@ def _run(cmd: list[str]) -> None:
                            f"{msg[-1] if msg else 'no message'}")
 
 
-def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """[C, N] float -> [C, M] float32 with soxr HQ (no-op when the rates match)."""
-    if sr_in == sr_out:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    out = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float32), sr_in, sr_out, quality="HQ")
-    return np.ascontiguousarray(np.asarray(out).reshape(-1, x.shape[0]).T, dtype=np.float32)
-
-
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     if x.shape[1] >= n:
         return x[:, :n]
@@ -207,18 +199,14 @@ def resample_back(x: np.ndarray, sr_in: int, sr_out: int, method: str) -> np.nda
     """[C, N] -> [C, M] float32 with one of :data:`RESAMPLERS`: ``soxr_hq`` (clean), ``soxr_qq``
     (soxr's quick cubic mode) or ``linear`` interpolation; the last two leave image/alias energy
     above the decoded band, as cheap playback and conversion chains do."""
-    if sr_in == sr_out:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    if method == "linear":
+    if method == "linear" and sr_in != sr_out:
         n_out = int(round(x.shape[1] * sr_out / sr_in))
         t = np.arange(n_out) * (sr_in / sr_out)
         src = np.arange(x.shape[1])
         return np.stack([np.interp(t, src, ch) for ch in x]).astype(np.float32)
-    if method not in ("soxr_hq", "soxr_qq"):
+    if method not in RESAMPLERS:
         raise ValueError(f"unknown resampler {method!r}; expected one of {RESAMPLERS}")
-    q = "HQ" if method == "soxr_hq" else "QQ"
-    out = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float32), sr_in, sr_out, quality=q)
-    return np.ascontiguousarray(np.asarray(out).reshape(-1, x.shape[0]).T, dtype=np.float32)
+    return resample(x, sr_in, sr_out, quality="HQ" if method == "soxr_hq" else "QQ")
 
 
 def _codec_rate(variant: str, kbps: int) -> int:
@@ -315,7 +303,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
             block = x[start:start + 2]
             mono = block.shape[0] == 1
             stereo = np.repeat(block, 2, axis=0) if mono else block
-            up = _resample(stereo, sample_rate, rate)
+            up = resample(stereo, sample_rate, rate)
             m = up.shape[1]
             peak = float(np.max(np.abs(up))) if up.size else 0.0
             gain = 0.98 / peak if peak > 0.98 else 1.0
@@ -326,7 +314,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
                 decoded = resample_back(decoded, dec_rate, rate, lame_opts["resampler"])
             lag, corr = estimate_lag(up, decoded)
             decoded = _fit_length(_shift(decoded, lag), m) / gain
-            back = _fit_length(_resample(decoded, rate, sample_rate), n)
+            back = _fit_length(resample(decoded, rate, sample_rate), n)
             out[start:start + 2] = back.mean(axis=0, keepdims=True) if mono else back
             lags.append(lag)
             corrs.append(corr)

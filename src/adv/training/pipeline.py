@@ -185,10 +185,11 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
         calib["val_ece_blended_with_trees"] = expected_calibration_error(data["val"].labels, val_blend)
     print("calibration", json.dumps(calib))
     dcfg = cfg["decision"]
+    val_probs = val_blend if type_trees is not None else val_cal  # what the detector will output on validation
     clean_mix, threshold, threshold_choice = choose_decision(
-        dcfg["threshold"], data["val"].labels, val_blend if type_trees is not None else val_cal,
+        dcfg["threshold"], data["val"].labels, val_probs,
         dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0), dcfg.get("max_false_alarm_rate", 1.0))
-    val_scored = clean_score(torch.from_numpy(val_blend if type_trees is not None else val_cal), clean_mix).numpy()
+    val_scored = clean_score(torch.from_numpy(val_probs), clean_mix).numpy()
     kind_threshold, kind_choice = choose_kind_threshold(dcfg.get("kind_threshold", "same"), data["val"].labels,
                                                         val_scored, threshold)
     if clean_mix > 0:
