@@ -215,3 +215,22 @@ def test_extra_training_clips_join_the_heads_training_data(small_run, tmp_path):
     with np.load(run2 / "embeddings_extra0_train.npz") as z:
         assert z["embedding"].shape[0] == n_train
     assert report["test"]["n"] == len(CachedSplit(corpus / "features" / "test"))
+
+
+def test_backbone_can_also_learn_from_the_extra_clips(small_run, tmp_path):
+    """`[backbone] extra_train = true`: the backbone's epochs run over the main and the extra training
+    clips (here the small corpus's own training folder stands in for the extra one)."""
+    from adv.training.pipeline import load_train_config
+    from adv.training.train_backbone import train_backbone
+
+    corpus, _, _ = small_run
+    feats = corpus / "features"
+    cfg = load_train_config("train_small.toml", corpus=str(corpus), features=str(feats), run_dir=str(tmp_path))
+    cfg["backbone"]["epochs"] = 1
+    n_train = len(CachedSplit(feats / "train"))
+    train_backbone(cfg, feats, tmp_path / "both", extra_train=[feats / "train"], max_batches=10_000)
+    hist = json.loads((tmp_path / "both" / "backbone_history.json").read_text())
+    assert hist[0]["train_clips"] == 2 * n_train
+    train_backbone(cfg, feats, tmp_path / "main")
+    hist = json.loads((tmp_path / "main" / "backbone_history.json").read_text())
+    assert hist[0]["train_clips"] == n_train

@@ -150,15 +150,20 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     out.mkdir(parents=True, exist_ok=True)
     log = ExperimentLog(out, cfg)
     build_feature_cache(corpus_dir, feat_dir)
-    best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches)
+    extras = [(_path(e["corpus"], REPO_DIR), _path(e["features"], REPO_DIR)) for e in cfg.get("extra_train", [])]
+    backbone_extra = []
+    if cfg["backbone"].get("extra_train", False):
+        for x_corpus, x_feat in extras:
+            build_feature_cache(x_corpus, x_feat, splits=("train",))
+            backbone_extra.append(x_feat / "train")
+    best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches, extra_train=backbone_extra)
     model = build_backbone_model(cfg)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
     digest = md5sum(best)
     data = {s: embeddings_for(model, feat_dir, out, s, digest) for s in ("train", "val", "test")}
     # extra training clips (`adv data build --extra-train`): same training tracks, for the heads and trees
     train_dirs = [feat_dir / "train"]
-    for i, extra in enumerate(cfg.get("extra_train", [])):
-        x_corpus, x_feat = _path(extra["corpus"], REPO_DIR), _path(extra["features"], REPO_DIR)
+    for i, (x_corpus, x_feat) in enumerate(extras):
         build_feature_cache(x_corpus, x_feat, splits=("train",))
         data["train"] = HeadData.concat([data["train"], embeddings_for(model, x_feat, out, "train", digest,
                                                                        cache_name=f"extra{i}_train")])

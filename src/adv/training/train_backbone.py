@@ -62,15 +62,22 @@ def build_backbone_model(cfg: dict) -> BackboneWithHead:
 
 
 def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog | None = None,
-                   max_batches: int | None = None) -> Path:
+                   max_batches: int | None = None, extra_train: list[Path] | tuple = ()) -> Path:
+    """``extra_train``: more cached training folders (the extra clips) whose clips the backbone also
+    learns from; validation is always ``features/val``."""
     bcfg = cfg["backbone"]
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
-    train, val = CachedSplit(features / "train"), CachedSplit(features / "val")
-    train_mel = np.asarray(train.logmel)  # into memory: float16 keeps it ~1 GB for the full corpus
+    parts = [CachedSplit(features / "train"), *(CachedSplit(d) for d in extra_train)]
+    val = CachedSplit(features / "val")
+    # into memory: float16 keeps it ~1 GB per 7,500 clips
+    train_mel = np.concatenate([np.asarray(p.logmel) for p in parts]) if len(parts) > 1 else np.asarray(parts[0].logmel)
+    train_labels = np.concatenate([p.labels for p in parts])
+    train_sev = np.concatenate([p.severity for p in parts])
+    n_train = len(train_labels)
     model = build_backbone_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=bcfg["lr"], weight_decay=bcfg["weight_decay"])
-    steps_per_epoch = int(np.ceil(len(train) / bcfg["batch_size"]))
+    steps_per_epoch = int(np.ceil(n_train / bcfg["batch_size"]))
     if max_batches:
         steps_per_epoch = min(steps_per_epoch, max_batches)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=bcfg["lr"], total_steps=steps_per_epoch * bcfg["epochs"],
@@ -87,12 +94,12 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
         rng = np.random.default_rng(cfg["seed"] + state["epoch"])
         print(f"resuming backbone training after epoch {state['epoch']}")
     crop = bcfg["crop_frames"]
-    labels_t = torch.from_numpy(train.labels)
-    sev_t = torch.from_numpy(train.severity)
+    labels_t = torch.from_numpy(train_labels)
+    sev_t = torch.from_numpy(train_sev)
     while state["epoch"] < bcfg["epochs"] and state["bad_epochs"] < bcfg["patience"]:
         model.train()
         t0 = time.time()
-        order = rng.permutation(len(train))
+        order = rng.permutation(n_train)
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"backbone epoch {state['epoch'] + 1}/{bcfg['epochs']}", unit="batch")
         for step in bar:
@@ -113,7 +120,8 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
         pred = predict_logmel(model, val.logmel)
         m = compute_metrics(val.labels, pred["probs"], val.severity, pred["severity"])
         state["epoch"] += 1
-        entry = {"epoch": state["epoch"], "train_loss": float(np.mean(losses)), "val_macro_f1": m["macro_f1"],
+        entry = {"epoch": state["epoch"], "train_clips": n_train, "train_loss": float(np.mean(losses)),
+                 "val_macro_f1": m["macro_f1"],
                  "val_binary_f1": m["binary_f1"], "val_sev_mae_pp": m["severity_mae_pp_mean"],
                  "epoch_seconds": round(time.time() - t0, 1)}
         state["history"].append(entry)
