@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("corpus_dir")
     ap.add_argument("--external", default=None, help="JSON written by scripts/external_check.py")
     ap.add_argument("--training-note", default="", help="a line added to the Training section (e.g. where the backbone came from)")
+    ap.add_argument("--features", default=None, help="feature cache of corpus_dir: measures detection by the size of "
+                    "the damage when the run's report lacks it (runs from before that was reported)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "src/adv/assets/MODEL_CARD.md"))
     args = ap.parse_args()
     run, corpus = Path(args.run_dir), Path(args.corpus_dir)
@@ -183,6 +185,18 @@ def main() -> None:
                          ["kind", "variant", "n", "flagged %", "typed correctly %"]), "",
                   f"Macro-F1 over the six classes {ext['macro_f1']:.3f}; clean false-alarm rate "
                   f"{ext['clean_false_alarm_rate']:.3f}.", ""]
+    measured = t.get("detection_by_measured_effect")
+    if measured is None and args.features:
+        from adv.training.evaluate import evaluate_model_on_cache
+        measured = evaluate_model_on_cache(model, Path(args.features) / "test",
+                                           manifest=corpus / "manifest.csv").get("detection_by_measured_effect")
+    if measured:
+        lines += ["## Detection by the measured size of the damage (test split, clips with one kind)",
+                  "What each generator measured on the clip it made, against the share of those clips flagged as"
+                  " damaged:", "",
+                  _table([{"kind": k, "measure": f"{d['measure']}: {d['unit']}", "range": r["range"], "n": r["n"],
+                           "flagged %": round(100 * r["flagged"], 1)} for k, d in measured.items() for r in d["rows"]],
+                         ["kind", "measure", "range", "n", "flagged %"]), ""]
     var = t.get("detection_rate_by_variant", {})
     weak = sorted(((v["detected"], k, v["n"]) for k, v in var.items() if v["n"] >= 10))[:8]
     lines += ["## Known weaknesses",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from adv import CLASSES
@@ -26,9 +27,44 @@ def predict_cached(model, split: CachedSplit, batch: int = 32) -> tuple[np.ndarr
     return np.concatenate(probs), np.concatenate(sevs)
 
 
-def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0) -> dict:
+# per kind: what its generator measured on the clip it made (a key of the clip's params in the corpus
+# manifest), a unit, and bin edges; `detection_by_measured_effect` reports detection per bin
+MEASURED_EFFECT = {
+    "mp3": ("bitrate_kbps", "kbit/s", (0, 48, 64, 96, 1000)),
+    "noise": ("measured_snr_db", "dB signal-to-noise ratio", (-100, 10, 20, 100)),
+    "eq": ("log_spectral_distance_db", "dB mean change of the spectrum", (0, 2, 4, 8, 100)),
+    "phase": ("mono_loss_db", "dB level lost by the mono downmix (absolute)", (0, 1, 2, 4, 100)),
+}
+
+
+def detection_by_measured_effect(flagged: np.ndarray, index: pd.DataFrame, manifest: pd.DataFrame) -> dict:
+    """Share of single-damage clips flagged, per bin of the size its generator measured
+    (`MEASURED_EFFECT`): how detection depends on how much the audio actually changed."""
+    params = manifest.set_index("clip_id").reindex(index["clip_id"])["params"].fillna("[]").tolist()
+    out = {}
+    for kind, (key, unit, edges) in MEASURED_EFFECT.items():
+        vals = np.full(len(index), np.nan)
+        for i, (labels, text) in enumerate(zip(index["labels"].astype(str), params)):
+            if labels != kind:
+                continue
+            p = next((d for d in json.loads(text) if d.get("kind") == kind), {})
+            if isinstance(p.get(key), (int, float)):
+                vals[i] = abs(p[key]) if kind == "phase" else p[key]
+        rows = []
+        for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            m = (vals >= lo) & (vals < hi)
+            if m.any():
+                span = f"< {hi:g}" if j == 0 else f">= {lo:g}" if j == len(edges) - 2 else f"{lo:g}-{hi:g}"
+                rows.append({"range": span, "n": int(m.sum()), "flagged": round(float(flagged[m].mean()), 3)})
+        if rows:
+            out[kind] = {"measure": key, "unit": unit, "rows": rows}
+    return out
+
+
+def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0,
+                            manifest: str | Path | None = None) -> dict:
     """Metrics on a cached split; with min_severity, only clean clips and clips whose strongest
-    damage reaches it are counted."""
+    damage reaches it are counted; with the corpus manifest, also `detection_by_measured_effect`."""
     model, meta = load_detector(model_path)
     split = CachedSplit(split_dir)
     probs, sev = predict_cached(model, split)
@@ -58,6 +94,8 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
         mask = (idx["variants"].fillna("").astype(str) == v).to_numpy()
         var[v] = {"n": int(mask.sum()), "detected": round(float((~dec_clean[mask]).mean()), 3)}
     m["detection_rate_by_variant"] = var
+    if manifest is not None and Path(manifest).exists():
+        m["detection_by_measured_effect"] = detection_by_measured_effect(~dec_clean, idx, pd.read_csv(manifest))
     # the user's sensitivity knob (AudioDistortionValidator(threshold=...)): what other thresholds give
     m["threshold_tradeoff"] = threshold_table(labels, probs, (0.2, 0.3, 0.4, 0.5, 0.6), kind_thr)
     return m
@@ -93,6 +131,9 @@ def format_metrics(m: dict) -> str:
              "per-class F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["per_class_f1"].items()),
              "severity MAE (pp): " + "  ".join(f"{k} {v:.1f}" for k, v in m["severity_mae_pp"].items()),
              "confusion (single-label clips):", format_confusion(m["confusion"])]
+    for kind, d in m.get("detection_by_measured_effect", {}).items():
+        lines.append(f"{kind} flagged by {d['measure']}: "
+                     + "  ".join(f"{r['range']} {r['flagged']:.0%} (n={r['n']})" for r in d["rows"]))
     return "\n".join(lines)
 
 

@@ -212,7 +212,7 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
                          "fmin": 50.0, "fmax": 14000.0},
             "threshold": threshold, "kind_threshold": kind_threshold, "clean_mix": clean_mix, "calibration": calib, "clip_seconds": 10.0}
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
-    metrics = evaluate_model_on_cache(model_path, feat_dir / "test")
+    metrics = evaluate_model_on_cache(model_path, feat_dir / "test", manifest=corpus_dir / "manifest.csv")
     report = {"test": metrics, "calibration": calib}
     if threshold_choice:
         report["threshold_choice"] = threshold_choice
