@@ -35,6 +35,7 @@ from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
 from adv.data.track_scan import Filters, scan_track
 from adv.distortions import SEVERITY_MAPS_VERSION
+from adv.levels import PEAK_RANGE_DBFS
 
 MUSIC21_LICENCE = "music21 corpus (public-domain scores, BSD-3 package); rendered with FluidR3_GM (MIT)"
 
@@ -160,7 +161,7 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
     audio = read_segment(track["path"], clip.offset_s, clip_seconds, sample_rate)
     # loudness variety for every clip: peak between -12 and -0.1 dBFS before any damage
     peak = float(np.abs(audio).max()) or 1.0
-    audio = audio * (10 ** (rng.uniform(-12.0, -0.1) / 20) / peak)
+    audio = audio * (10 ** (rng.uniform(*PEAK_RANGE_DBFS) / 20) / peak)
     params = []
     if clip.kinds:
         audio, params = apply_combination(list(zip(clip.kinds, clip.severities)), audio.astype(np.float32),

@@ -17,6 +17,7 @@ from adv.audio_io import check_sample_rate, load_audio, resample, validate_sampl
 from adv.errors import AdvError, CheckpointError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.inference.windows import summarise, window_starts
+from adv.levels import match_training_level
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
 MIN_SECONDS = 0.5
@@ -111,7 +112,8 @@ class AudioDistortionValidator:
         win = min(int(self.window_s * sr), audio.shape[1])
         probs, sevs = [], []
         for b in range(0, len(starts), self.batch_size):
-            chunk = [audio[:, s:s + win] for s in starts[b:b + self.batch_size]]
+            # each window into the training clips' level range (adv.levels; the user's audio is not modified)
+            chunk = [match_training_level(audio[:, s:s + win])[0] for s in starts[b:b + self.batch_size]]
             sig = np.stack([compute_signal_features(c, sr) for c in chunk])
             mono = np.stack([c.mean(axis=0) for c in chunk])
             p, v = self.predict(mono, sig)
