@@ -13,6 +13,7 @@ import torch
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.config import REPO_DIR
+from adv.levels import PEAK_RANGE_DBFS
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
@@ -43,6 +44,8 @@ def main() -> None:
     ap.add_argument("--training-note", default="", help="a line added to the Training section (e.g. where the backbone came from)")
     ap.add_argument("--features", default=None, help="feature cache of corpus_dir: measures detection by the size of "
                     "the damage when the run's report lacks it (runs from before that was reported)")
+    ap.add_argument("--metrics-note", default="", help="a line added to the test-split metrics (e.g. the same clips "
+                    "through the validator)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "src/adv/assets/MODEL_CARD.md"))
     args = ap.parse_args()
     run, corpus = Path(args.run_dir), Path(args.corpus_dir)
@@ -88,6 +91,9 @@ def main() -> None:
           if scfg.get("model") == "trees" else []),
         *(["- The tree ensembles are stored as tensors in the model file and run inside the ONNX graph."]
           if tcfg.get("trees") or scfg.get("model") == "trees" else []),
+        f"- Level: the validator scales each analysis window whose peak lies outside {PEAK_RANGE_DBFS[0]:g} to"
+        f" {PEAK_RANGE_DBFS[1]:g} dBFS (the range every training clip was drawn in) to the nearest end of it"
+        " (`adv.levels`): full-scale masters and quiet passages were otherwise flagged as damaged most of the time.",
         f"- Decision: `has_distortion` when the clean score < {meta['threshold']}; clean score = "
         + (f"{1 - meta['clean_mix']:g} x P(clean) + {meta['clean_mix']:g} x (1 - the largest damage-kind probability)"
            if meta.get("clean_mix", 0.0) > 0 else "P(clean)")
@@ -132,6 +138,7 @@ def main() -> None:
         *([args.training_note] if args.training_note else []),
         "",
         f"## Test-split metrics ({t['n']} clips from tracks never seen in training)",
+        *([args.metrics_note] if args.metrics_note else []),
         f"- binary F1 {t['binary_f1']:.4f} (precision {t['binary_precision']:.4f}, recall {t['binary_recall']:.4f})",
         f"- macro-F1 (six classes) {t['macro_f1']:.4f}",
         "- per-class F1: " + ", ".join(f"{c} {t['per_class_f1'][c]:.3f}" for c in CLASSES),
