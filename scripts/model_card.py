@@ -13,6 +13,7 @@ import torch
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.config import REPO_DIR
+from adv.inference.windows import TRACK_TOP_FRACTION
 from adv.levels import PEAK_RANGE_DBFS
 
 
@@ -105,8 +106,9 @@ def main() -> None:
         + (f"; a damaged clip lists every kind with a probability >= {meta['kind_threshold']} and always its most "
            "likely kind" + (" (chosen on validation: best macro-F1 in 0.3-0.7)" if report.get("kind_threshold_choice") else "")
            if "kind_threshold" in meta else "")
-        + "; a track is summarised from 10-s windows"
-        " (hop 5 s): its score is the mean of its most damaged quarter of windows.",
+        + "; a track is summarised from 10-s windows (hop 5 s): its score is the mean of "
+        + ("all its windows' scores" if TRACK_TOP_FRACTION >= 1.0 else
+           f"its most damaged {TRACK_TOP_FRACTION:.0%} of windows") + " (each window's verdict is in the timeline).",
         "",
         "## Data",
         f"- Corpus: {summary['clips']} ten-second clips ({summary['hours']} h) from {summary['source_tracks']} source"

@@ -45,3 +45,22 @@ def test_windows_beyond_the_range_get_the_verdict_of_its_nearest_end():
 
     assert np.abs(probs(-30.0) - probs(-20.0)).max() < 2e-3
     assert np.abs(probs(0.0) - probs(PEAK_RANGE_DBFS[1])).max() < 2e-3
+
+
+def test_a_track_is_judged_on_the_mean_of_its_windows():
+    """One odd window does not make a long clean track damaged; damage throughout does."""
+    from adv.inference.windows import summarise
+
+    n = 30
+    sev = np.zeros((n, 5), np.float32)
+    starts = [5.0 * i for i in range(n)]
+    probs = np.zeros((n, 6), np.float32)
+    probs[:, 0] = 0.8                      # clean-looking windows
+    probs[:3, 0], probs[:3, 4] = 0.1, 0.9  # three odd ones (eq)
+    clean = summarise(probs, sev, starts, 10.0, 155.0, 0.3)
+    assert not clean["has_distortion"]
+    assert abs(clean["confidence"] - (1 - (27 * 0.2 + 3 * 0.9) / 30)) < 1e-3   # 1 - the mean damage score
+    assert clean["segments"][0]["has_distortion"]                              # the odd window stays visible
+    probs[:, 0], probs[:, 2] = 0.1, 0.9    # MP3 throughout
+    verdict = summarise(probs, sev, starts, 10.0, 155.0, 0.3)
+    assert verdict["has_distortion"] and verdict["distortion_type"] == "mp3"

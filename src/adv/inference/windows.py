@@ -29,7 +29,16 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
     return starts
 
 
-def _top_mean(x: np.ndarray, frac: float = 0.25) -> float:
+# A track's damage score is the mean over its most damaged TRACK_TOP_FRACTION of windows. Measured on
+# the 75 validation tracks (whole files up to 180 s, clean and with two random damages each, level
+# matching on): the most damaged quarter flagged 32 % of the clean tracks at the clips' threshold,
+# against 19 % for the mean over all windows (13 % of clean validation clips), for 91 vs 84 % of the
+# damaged tracks; with a threshold giving 19 % on both, the quarter found 83 %. The quarter is a
+# maximum in disguise: a long clean track has more windows that can look odd.
+TRACK_TOP_FRACTION = 1.0
+
+
+def _top_mean(x: np.ndarray, frac: float = TRACK_TOP_FRACTION) -> float:
     k = max(1, int(np.ceil(len(x) * frac)))
     return float(np.sort(x)[-k:].mean())
 
@@ -41,8 +50,8 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
     ``threshold`` acts on the clean score (column 0); a damaged track lists every kind whose
     probability reaches ``kind_threshold`` (default: ``threshold``) and always its most likely kind.
 
-    The track's probability of damage is the mean over its most damaged quarter of windows (a
-    robust maximum: a damaged chorus is reported, one odd window is not enough on a long track).
+    The track's probability of damage is the mean over its most damaged ``TRACK_TOP_FRACTION`` of
+    windows (all of them: see the constant); each window's own verdict is in ``segments``.
     """
     distorted = 1.0 - probs[:, 0]
     p_dist = _top_mean(distorted)
