@@ -217,6 +217,8 @@ def main() -> None:
               " audiomentations / pedalboard effects on clean test clips.",
               "- Trained on game soundtracks and rendered MIDI (orchestral, electronic, chiptune, rock); genres far from"
               " these (speech, live recordings, heavily limited modern masters) are less certain.",
+              "- A track's verdict is the mean over its windows: a damaged section shorter than about half of the track"
+              " can leave it clean; the section's windows are flagged in the timeline (`segments`).",
               "- Mono inputs cannot show phase problems; inputs with more than two channels are judged on the first two."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
