@@ -106,6 +106,7 @@ def test_health_and_model(client):
     assert m.status_code == 200
     info = m.json()
     assert info["classes"][0] == "clean" and "model_version" in info and "threshold" in info
+    assert info["window_peak_range_dbfs"] == [-12.0, -0.1] and info["track_top_fraction"] == 1.0
 
 
 def test_openapi_docs(client):

@@ -16,8 +16,8 @@ from adv import CLASSES, __version__
 from adv.audio_io import check_sample_rate, load_audio, resample, validate_samples
 from adv.errors import AdvError, CheckpointError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
-from adv.inference.windows import summarise, window_starts
-from adv.levels import match_training_level
+from adv.inference.windows import TRACK_TOP_FRACTION, summarise, window_starts
+from adv.levels import PEAK_RANGE_DBFS, match_training_level
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
 MIN_SECONDS = 0.5
@@ -88,7 +88,8 @@ class AudioDistortionValidator:
                 "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
                 "metrics": self.meta.get("metrics", {}), "threshold": self.threshold,
                 "kind_threshold": self.kind_threshold,
-                "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend}
+                "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend,
+                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "track_top_fraction": TRACK_TOP_FRACTION}
 
     # ---- core ----
     def _prepare(self, audio: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
