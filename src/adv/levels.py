@@ -14,16 +14,21 @@ from __future__ import annotations
 import numpy as np
 
 PEAK_RANGE_DBFS = (-12.0, -0.1)
-_SILENT_PEAK = 1e-5  # -100 dBFS: digital silence is left alone
+SILENT_PEAK = 1e-5  # -100 dBFS: below this peak a signal counts as digital silence
+
+
+def peak(x: np.ndarray) -> float:
+    """max |x| without an |x| copy (0 for an empty array)."""
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
 
 
 def match_training_level(window: np.ndarray, peak_range: tuple[float, float] = PEAK_RANGE_DBFS) -> tuple[np.ndarray, float]:
     """``(window scaled into peak_range, gain in dB)``; the input is returned unchanged (not copied)
     when its peak is already in range or it is silent, and is never modified in place."""
-    peak = float(max(float(window.max()), -float(window.min()))) if window.size else 0.0
-    if peak <= _SILENT_PEAK:
+    pk = peak(window)
+    if pk <= SILENT_PEAK:
         return window, 0.0
-    peak_db = 20.0 * np.log10(peak)
+    peak_db = 20.0 * np.log10(pk)
     target = min(max(peak_db, peak_range[0]), peak_range[1])
     if target == peak_db:
         return window, 0.0

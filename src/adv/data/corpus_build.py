@@ -159,7 +159,7 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
 
     rng = np.random.default_rng(clip.seed)
     audio = read_segment(track["path"], clip.offset_s, clip_seconds, sample_rate)
-    # loudness variety for every clip: peak between -12 and -0.1 dBFS before any damage
+    # loudness variety for every clip: peak drawn in PEAK_RANGE_DBFS (adv.levels) before any damage
     peak = float(np.abs(audio).max()) or 1.0
     audio = audio * (10 ** (rng.uniform(*PEAK_RANGE_DBFS) / 20) / peak)
     params = []

@@ -17,7 +17,7 @@ from adv.audio_io import check_sample_rate, load_audio, resample, validate_sampl
 from adv.errors import AdvError, CheckpointError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.inference.windows import TRACK_TOP_FRACTION, summarise, window_starts
-from adv.levels import PEAK_RANGE_DBFS, match_training_level
+from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
 MIN_SECONDS = 0.5
@@ -102,7 +102,7 @@ class AudioDistortionValidator:
             audio = audio[:2]
         if audio.shape[1] < MIN_SECONDS * self.sample_rate:
             raise TooShortError(name, f"{audio.shape[1] / self.sample_rate:.3f} s, need at least {MIN_SECONDS} s")
-        if max(float(audio.max()), -float(audio.min())) < 1e-5:  # peak without an |x| copy
+        if peak(audio) < SILENT_PEAK:
             notes.append("digital silence: nothing to analyse")
         return audio, notes
 

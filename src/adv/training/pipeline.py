@@ -150,24 +150,23 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     out.mkdir(parents=True, exist_ok=True)
     log = ExperimentLog(out, cfg)
     build_feature_cache(corpus_dir, feat_dir)
-    extras = [(_path(e["corpus"], REPO_DIR), _path(e["features"], REPO_DIR)) for e in cfg.get("extra_train", [])]
-    backbone_extra = []
-    if cfg["backbone"].get("extra_train", False):
-        for x_corpus, x_feat in extras:
-            build_feature_cache(x_corpus, x_feat, splits=("train",))
-            backbone_extra.append(x_feat / "train")
+    # extra training clips (`adv data build --extra-train`): same training tracks, for the heads and trees
+    # and, with [backbone] extra_train, the backbone
+    extra_dirs = []
+    for e in cfg.get("extra_train", []):
+        x_feat = _path(e["features"], REPO_DIR)
+        build_feature_cache(_path(e["corpus"], REPO_DIR), x_feat, splits=("train",))
+        extra_dirs.append(x_feat / "train")
+    backbone_extra = extra_dirs if cfg["backbone"].get("extra_train", False) else []
     best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches, extra_train=backbone_extra)
     model = build_backbone_model(cfg)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
     digest = md5sum(best)
     data = {s: embeddings_for(model, feat_dir, out, s, digest) for s in ("train", "val", "test")}
-    # extra training clips (`adv data build --extra-train`): same training tracks, for the heads and trees
-    train_dirs = [feat_dir / "train"]
-    for i, (x_corpus, x_feat) in enumerate(extras):
-        build_feature_cache(x_corpus, x_feat, splits=("train",))
-        data["train"] = HeadData.concat([data["train"], embeddings_for(model, x_feat, out, "train", digest,
+    for i, x_train in enumerate(extra_dirs):
+        data["train"] = HeadData.concat([data["train"], embeddings_for(model, x_train.parent, out, "train", digest,
                                                                        cache_name=f"extra{i}_train")])
-        train_dirs.append(x_feat / "train")
+    train_dirs = [feat_dir / "train", *extra_dirs]
     hcfg = cfg["head"]
     floor = hcfg.get("min_train_severity", 0.0)
     full = data
