@@ -39,7 +39,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     cfg = load_train_config(args.config, corpus=args.corpus, features=args.features)
     feat = _path(cfg["features"], REPO_DIR)
-    build_feature_cache(_path(cfg["corpus"], REPO_DIR), feat, splits=(args.split,))
+    build_feature_cache(_path(cfg["corpus"], REPO_DIR), feat, splits=(args.split,),
+                        train_gain_db=cfg.get("train_level_gain_db"), seed=cfg["seed"])
     m = evaluate_model_on_cache(args.model or SHIPPED_MODEL, feat / args.split,
                                 manifest=_path(cfg["corpus"], REPO_DIR) / "manifest.csv")
     report = {"test": m}

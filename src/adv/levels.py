@@ -6,7 +6,9 @@ outside it: masters peak at full scale, intros and fades sit far below -12 dBFS.
 validation tracks (clean, whole files up to 180 s, shipped model), 86 % of the 10-s windows peaking
 above -0.1 dBFS and 70 % of those peaking below -12 dBFS were flagged as damaged, against 19 % of
 the windows in range. The validator therefore scales each window whose peak lies outside the range
-to the nearest end of it (a level change only: nothing else about the window changes).
+to the nearest end of it (a level change only: nothing else about the window changes), and the
+feature cache does the same to every corpus clip (``adv.features.feature_cache``), after a random
+gain for the training clips, so the model learns from what it is shown at inference.
 """
 
 from __future__ import annotations

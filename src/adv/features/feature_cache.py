@@ -5,7 +5,15 @@ signal features of the stereo waveform, plus the labels. One folder per split:
   FEATURES/SPLIT/signal.npy  float32 [N, n_signal_features]
   FEATURES/SPLIT/labels.npy  float32 [N, 6]  multi-hot over CLASSES (clean = no distortion)
   FEATURES/SPLIT/severity.npy float32 [N, 5] severity per distortion kind (0 where absent)
-  FEATURES/SPLIT/index.csv   clip ids, labels, source track, fold (row order of the arrays)
+  FEATURES/SPLIT/index.csv   clip ids, labels, source track, fold, level gains (row order of the arrays)
+
+Level: each clip goes through ``adv.levels.match_training_level`` exactly as an analysis window does in
+the validator, so a clip a damage pushed above -0.1 dBFS (hard clipping, EQ boosts) or below -12 dBFS
+(turned-down clipping, EQ cuts) is brought back into that range: level is no cue for the model. Clips
+of the training split may first get a random gain (``train_gain_db``, drawn per clip from the seed and
+the clip id), so that some clean clips, like real masters and quiet passages, end up on the ends of
+the range too. Both gains are in ``index.csv`` (``level_gain_db``, ``match_gain_db``) and the settings
+in ``meta.json``; a cache made with other level settings is refused rather than silently reused.
 
 Extraction is resumable per split (a split is written once all its clips are done).
 """
@@ -13,6 +21,7 @@ Extraction is resumable per split (a split is written once all its clips are don
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +32,7 @@ from tqdm import tqdm
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
+from adv.levels import PEAK_RANGE_DBFS, match_training_level
 from adv.models.frontend import LogMelFrontEnd
 
 FRONTEND_DEFAULTS = {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
@@ -36,15 +46,59 @@ def labels_from_manifest(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([clean, present], axis=1), sev
 
 
+class CacheMismatchError(RuntimeError):
+    """An existing cache folder was made with other level settings."""
+
+
 def load_clip(corpus: Path, row) -> np.ndarray:
+    """The clip as rendered (storage gain undone), before any level change."""
     data, _ = sf.read(corpus / row.path, dtype="float32", always_2d=True)
     return (data.T / float(row.storage_gain)).astype(np.float32)
 
 
-def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_seconds: float = 10.0, batch: int = 16) -> None:
+def level_settings(train_gain_db: tuple[float, float] | None = None, seed: int = 0) -> dict:
+    """What decides the level of the cached clips (stored in meta.json, compared on reuse)."""
+    gain = [float(train_gain_db[0]), float(train_gain_db[1])] if train_gain_db else [0.0, 0.0]
+    return {"peak_range_dbfs": list(PEAK_RANGE_DBFS), "train_gain_db": gain, "seed": int(seed) if train_gain_db else 0}
+
+
+def clip_gain_db(clip_id: str, gain_range: tuple[float, float], seed: int) -> float:
+    """The random level gain of one training clip: reproducible from the seed and the clip id alone."""
+    lo, hi = gain_range
+    if lo == hi:
+        return float(lo)
+    rng = np.random.default_rng([int(seed), zlib.crc32(str(clip_id).encode())])
+    return float(rng.uniform(lo, hi))
+
+
+def leveled_clip(audio: np.ndarray, gain_db: float = 0.0) -> tuple[np.ndarray, float]:
+    """``(clip after the gain and the validator's level matching, matching gain in dB)``."""
+    if gain_db:
+        audio = (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+    return match_training_level(audio)
+
+
+def check_level_settings(folder: Path, level: dict) -> None:
+    meta = folder / "meta.json"
+    if not (folder / "index.csv").exists() or not meta.exists():
+        return
+    found = json.loads(meta.read_text()).get("level")
+    if found != level:
+        raise CacheMismatchError(
+            f"{folder}: feature cache made with level settings {found}, this run wants {level}; "
+            "point `features` at another folder (or delete this one to rebuild it)")
+
+
+def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_seconds: float = 10.0, batch: int = 16,
+                  level: dict | None = None) -> None:
+    level = level or level_settings()
     out.mkdir(parents=True, exist_ok=True)
+    check_level_settings(out, level)
     if (out / "index.csv").exists():
         return
+    level_gain = np.array([clip_gain_db(c, tuple(level["train_gain_db"]), level["seed"]) for c in m["clip_id"]],
+                          np.float32)
+    match_gain = np.zeros(len(m), np.float32)
     frontend = LogMelFrontEnd(**fe).eval()
     n = len(m)
     sr = fe["sample_rate"]
@@ -55,7 +109,10 @@ def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_secon
     with torch.inference_mode():
         for start in tqdm(range(0, n, batch), desc=f"features {out.name}", unit="batch"):
             chunk = rows[start:start + batch]
-            audios = [load_clip(corpus, r) for r in chunk]
+            audios = []
+            for i, r in enumerate(chunk):
+                a, match_gain[start + i] = leveled_clip(load_clip(corpus, r), float(level_gain[start + i]))
+                audios.append(a)
             for i, a in enumerate(audios):
                 signal[start + i] = compute_signal_features(a, sr)
             mono = torch.from_numpy(np.stack([a.mean(axis=0) for a in audios]))
@@ -69,20 +126,26 @@ def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_secon
     np.save(out / "labels.npy", labels)
     np.save(out / "severity.npy", sev)
     (out / "meta.json").write_text(json.dumps({"classes": CLASSES, "signal_features": FEATURE_NAMES,
-                                               "frontend": fe}))
-    m[["clip_id", "labels", "source_track", "fold", "variants"] + [f"sev_{k}" for k in DISTORTION_KINDS]].to_csv(
-        out / "index.csv", index=False)
+                                               "frontend": fe, "level": level}))
+    index = m[["clip_id", "labels", "source_track", "fold", "variants"] + [f"sev_{k}" for k in DISTORTION_KINDS]].copy()
+    index["level_gain_db"] = np.round(level_gain, 3)
+    index["match_gain_db"] = np.round(match_gain, 3)
+    index.to_csv(out / "index.csv", index=False)
 
 
 def build_feature_cache(corpus_dir: str | Path, out_dir: str | Path, splits=("train", "val", "test"),
-                        fe: dict | None = None) -> Path:
+                        fe: dict | None = None, train_gain_db: tuple[float, float] | None = None,
+                        seed: int = 0) -> Path:
+    """Cache the given splits of a corpus; ``train_gain_db``: range of the random level gain of the
+    training clips (None: none), drawn per clip from ``seed`` and the clip id."""
     corpus, out = Path(corpus_dir), Path(out_dir)
     m = pd.read_csv(corpus / "manifest.csv")
     fe = {**FRONTEND_DEFAULTS, **(fe or {})}
     for split in splits:
         part = m[m["split"] == split].reset_index(drop=True)
-        if len(part):
-            extract_split(corpus, part, out / split, fe)
+        if len(part):  # the random gain is for training clips only: val and test are what the validator sees
+            level = level_settings(train_gain_db if split == "train" else None, seed)
+            extract_split(corpus, part, out / split, fe, level=level)
     return out
 
 

@@ -149,13 +149,14 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     corpus_dir, feat_dir, out = (_path(cfg[k], REPO_DIR) for k in ("corpus", "features", "run_dir"))
     out.mkdir(parents=True, exist_ok=True)
     log = ExperimentLog(out, cfg)
-    build_feature_cache(corpus_dir, feat_dir)
+    level = {"train_gain_db": cfg.get("train_level_gain_db"), "seed": cfg["seed"]}
+    build_feature_cache(corpus_dir, feat_dir, **level)
     # extra training clips (`adv data build --extra-train`): same training tracks, for the heads and trees
     # and, with [backbone] extra_train, the backbone
     extra_dirs = []
     for e in cfg.get("extra_train", []):
         x_feat = _path(e["features"], REPO_DIR)
-        build_feature_cache(_path(e["corpus"], REPO_DIR), x_feat, splits=("train",))
+        build_feature_cache(_path(e["corpus"], REPO_DIR), x_feat, splits=("train",), **level)
         extra_dirs.append(x_feat / "train")
     backbone_extra = extra_dirs if cfg["backbone"].get("extra_train", False) else []
     best = train_backbone(cfg, feat_dir, out, log, max_batches=max_batches, extra_train=backbone_extra)

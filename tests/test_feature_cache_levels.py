@@ -1,0 +1,78 @@
+"""The feature cache puts every clip through the validator's level matching (adv.levels), training clips
+after a random, reproducible gain, so what the model learns from is what it is shown at inference."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adv.features.feature_cache import (CacheMismatchError, CachedSplit, build_feature_cache, clip_gain_db,
+                                        leveled_clip, load_clip)
+from adv.features.signal_features import compute_signal_features
+from adv.levels import PEAK_RANGE_DBFS, match_training_level, peak
+
+SR = 32000
+
+
+def _peak_db(x):
+    return 20 * np.log10(peak(x))
+
+
+def test_clip_gain_is_reproducible_per_clip_and_inside_its_range():
+    a = [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 1234) for i in range(400)]
+    assert a == [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 1234) for i in range(400)]
+    assert min(a) >= -12.0 and max(a) <= 12.0
+    assert np.std(a) > 5.0                       # spread over the range, not one value
+    assert a != [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 99) for i in range(400)]
+    assert clip_gain_db("c0001", (0.0, 0.0), 1234) == 0.0
+
+
+def test_leveled_clip_lands_in_the_training_range():
+    rng = np.random.default_rng(0)
+    x = (0.3 * rng.standard_normal((2, SR))).astype(np.float32)
+    x /= peak(x)                                             # full scale
+    y, g = leveled_clip(x)
+    assert _peak_db(y) == pytest.approx(PEAK_RANGE_DBFS[1], abs=1e-3) and g < 0
+    y, g = leveled_clip(x, gain_db=-30.0)                    # far below the range
+    assert _peak_db(y) == pytest.approx(PEAK_RANGE_DBFS[0], abs=1e-3) and g > 0
+    y, g = leveled_clip(x, gain_db=-6.0)                     # inside: only the gain
+    assert _peak_db(y) == pytest.approx(-6.0, abs=1e-3) and g == 0.0
+    assert peak(x) == pytest.approx(1.0)                     # input untouched
+
+
+@pytest.fixture(scope="module")
+def level_cache(small_corpus, tmp_path_factory):
+    corpus, _ = small_corpus
+    out = tmp_path_factory.mktemp("features_levels")
+    build_feature_cache(corpus, out, splits=("train", "test"), train_gain_db=(-12.0, 12.0), seed=7)
+    return corpus, out
+
+
+def test_cached_features_are_those_the_validator_computes(level_cache):
+    """Test clips: level matching only (as the validator does to each window); training clips: their
+    recorded gain first. The cached signal features equal a recomputation along that path."""
+    corpus, out = level_cache
+    m = pd.read_csv(corpus / "manifest.csv").set_index("clip_id")
+    for split in ("test", "train"):
+        cs = CachedSplit(out / split)
+        if split == "test":
+            assert (cs.index["level_gain_db"] == 0).all()
+        else:
+            assert cs.index["level_gain_db"].abs().max() > 1.0
+            assert cs.index["level_gain_db"].between(-12.0, 12.0).all()
+        for i in range(0, len(cs), max(1, len(cs) // 4)):
+            row = cs.index.iloc[i]
+            audio = load_clip(corpus, m.loc[row.clip_id].rename(row.clip_id))
+            if row.level_gain_db:
+                audio = (audio * np.float32(10 ** (row.level_gain_db / 20))).astype(np.float32)
+            window, gain = match_training_level(audio)
+            assert gain == pytest.approx(row.match_gain_db, abs=2e-3)
+            np.testing.assert_allclose(cs.signal[i], compute_signal_features(window, SR), rtol=1e-4, atol=2e-3)
+
+
+def test_a_cache_made_with_other_level_settings_is_refused(level_cache):
+    corpus, out = level_cache
+    with pytest.raises(CacheMismatchError, match=str(out / "train")):
+        build_feature_cache(corpus, out, splits=("train",), train_gain_db=(-6.0, 6.0), seed=7)
+    with pytest.raises(CacheMismatchError, match="level settings"):
+        build_feature_cache(corpus, out, splits=("train",), seed=7)       # no gain at all
+    build_feature_cache(corpus, out, splits=("test",), seed=123)          # test clips: no gain, seed irrelevant
