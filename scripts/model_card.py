@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("run_dir")
     ap.add_argument("corpus_dir")
     ap.add_argument("--external", default=None, help="JSON written by scripts/external_check.py")
+    ap.add_argument("--track-check", nargs="*", default=[], help="JSON(s) written by scripts/track_check.py (one per split)")
     ap.add_argument("--training-note", default="", help="a line added to the Training section (e.g. where the backbone came from)")
     ap.add_argument("--features", default=None, help="feature cache of corpus_dir: measures detection by the size of "
                     "the damage when the run's report lacks it (runs from before that was reported)")
@@ -94,7 +95,11 @@ def main() -> None:
           if tcfg.get("trees") or scfg.get("model") == "trees" else []),
         f"- Level: the validator scales each analysis window whose peak lies outside {PEAK_RANGE_DBFS[0]:g} to"
         f" {PEAK_RANGE_DBFS[1]:g} dBFS (the range every training clip was drawn in) to the nearest end of it"
-        " (`adv.levels`): full-scale masters and quiet passages were otherwise flagged as damaged most of the time.",
+        " (`adv.levels`): full-scale masters and quiet passages were otherwise flagged as damaged most of the time."
+        + (" The feature cache does the same to every corpus clip, training clips after a random gain of"
+           f" {cfg['train_level_gain_db'][0]:g} to {cfg['train_level_gain_db'][1]:g} dB (`train_level_gain_db`), so"
+           " clean clips too sit at both ends of the range and level is no cue."
+           if cfg.get("train_level_gain_db") else ""),
         f"- Decision: `has_distortion` when the clean score < {meta['threshold']}; clean score = "
         + (f"{1 - meta['clean_mix']:g} x P(clean) + {meta['clean_mix']:g} x (1 - the largest damage-kind probability)"
            if meta.get("clean_mix", 0.0) > 0 else "P(clean)")
@@ -194,6 +199,20 @@ def main() -> None:
                          ["kind", "variant", "n", "flagged %", "typed correctly %"]), "",
                   f"Macro-F1 over the six classes {ext['macro_f1']:.3f}; clean false-alarm rate "
                   f"{ext['clean_false_alarm_rate']:.3f}.", ""]
+    if args.track_check:
+        rows = []
+        for f in args.track_check:
+            tc = json.loads(Path(f).read_text())["summary"]
+            rows.append({"split": tc["split"], "tracks": tc["tracks"],
+                         "clean windows flagged %": tc["clean_windows_flagged_pct"],
+                         "clean tracks flagged %": tc["clean_tracks_flagged_pct"],
+                         "damaged tracks flagged %": tc["damaged_tracks_flagged_pct"],
+                         **{f"{k} %": v for k, v in tc["damaged_flagged_pct_by_kind"].items()},
+                         "track ROC AUC": tc.get("track_roc_auc", "")})
+        lines += ["## Whole tracks (scripts/track_check.py)",
+                  f"The validator on every source track of a split (whole files up to {tc['seconds_max']:g} s, at their"
+                  " own level), clean and with two random damages from the project's generators over the whole track:",
+                  "", _table(rows, list(rows[0])), ""]
     measured = t.get("detection_by_measured_effect")
     if measured is None and args.features:
         from adv.training.evaluate import evaluate_model_on_cache

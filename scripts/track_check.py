@@ -31,6 +31,20 @@ from adv.inference.validator import AudioDistortionValidator
 NOISE_VARIANTS = ("white", "pink", "brown", "hum")  # "recorded" needs the corpus noise bank
 
 
+def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
+    """Track ROC AUC (damaged vs clean, on the track's damage score = mean over its windows of
+    1 - P(clean)) and the share of damaged tracks caught at fixed clean-track false-alarm rates:
+    compares models whose decision thresholds differ."""
+    from sklearn.metrics import roc_auc_score
+
+    y = damaged.to_numpy(bool)
+    out = {"track_roc_auc": round(float(roc_auc_score(y, score)), 4)}
+    for fa in (0.05, 0.10, 0.20):
+        t = np.quantile(score[~y], 1.0 - fa)
+        out[f"damaged_tracks_caught_pct_at_{int(fa * 100)}pct_clean_flagged"] = round(100 * float((score[y] > t).mean()), 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True, help="corpus folder (manifest.csv, tracks.jsonl)")
@@ -64,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             r = v.analyze(y, sample_rate=v.sample_rate)
             rows.append({"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
                          "has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
+                         "damage_score": round(r["confidence"] if r["has_distortion"] else 1.0 - r["confidence"], 4),
                          "windows_flagged": [s["has_distortion"] for s in r["segments"]]})
         print(f"\r{i}/{len(tracks)} tracks, {time.time() - t0:.0f} s", end="", flush=True)
     print()
@@ -78,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "damaged_flagged_pct_by_kind": {k: round(100 * float(g.has_distortion.mean()), 1)
                                         for k, g in damaged.groupby("kind")},
         "damaged_typed_correctly_pct": round(100 * float((damaged.predicted == damaged.kind).mean()), 1),
+        **threshold_free(df.kind != "clean", df.damage_score.to_numpy()),
     }
     print(json.dumps(summary, indent=2))
     if args.out:
