@@ -13,7 +13,7 @@ import torch
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.config import REPO_DIR
-from adv.inference.windows import TRACK_TOP_FRACTION
+from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION
 from adv.levels import PEAK_RANGE_DBFS
 
 
@@ -113,7 +113,10 @@ def main() -> None:
            if "kind_threshold" in meta else "")
         + "; a track is summarised from 10-s windows (hop 5 s): its score is the mean of "
         + ("all its windows' scores" if TRACK_TOP_FRACTION >= 1.0 else
-           f"its most damaged {TRACK_TOP_FRACTION:.0%} of windows") + " (each window's verdict is in the timeline).",
+           f"its most damaged {TRACK_TOP_FRACTION:.0%} of windows") + "; a track is also damaged when "
+        f"{TRACK_RUN_WINDOWS} consecutive windows each have a clean score below "
+        f"{meta['threshold'] * TRACK_RUN_SCORE_FACTOR:.3g} (damage in one section: `section` gives its span;"
+        " each window's verdict is in the timeline).",
         "",
         "## Data",
         f"- Corpus: {summary['clips']} ten-second clips ({summary['hours']} h) from {summary['source_tracks']} source"
@@ -208,10 +211,13 @@ def main() -> None:
                          "clean tracks flagged %": tc["clean_tracks_flagged_pct"],
                          "damaged tracks flagged %": tc["damaged_tracks_flagged_pct"],
                          **{f"{k} %": v for k, v in tc["damaged_flagged_pct_by_kind"].items()},
-                         "track ROC AUC": tc.get("track_roc_auc", "")})
+                         "track ROC AUC": tc.get("track_roc_auc", ""),
+                         "one quarter damaged: tracks flagged %": tc.get("partial_tracks_flagged_pct", ""),
+                         "its windows flagged %": tc.get("partial_windows_inside_flagged_pct", "")})
         lines += ["## Whole tracks (scripts/track_check.py)",
                   f"The validator on every source track of a split (whole files up to {tc['seconds_max']:g} s, at their"
-                  " own level), clean and with two random damages from the project's generators over the whole track:",
+                  " own level), clean, with two random damages from the project's generators over the whole track,"
+                  " and (--partial 0.25) with one damage over a random quarter of it:",
                   "", _table(rows, list(rows[0])), ""]
     measured = t.get("detection_by_measured_effect")
     if measured is None and args.features:
@@ -236,8 +242,10 @@ def main() -> None:
               " audiomentations / pedalboard effects on clean test clips.",
               "- Trained on game soundtracks and rendered MIDI (orchestral, electronic, chiptune, rock); genres far from"
               " these (speech, live recordings, heavily limited modern masters) are less certain.",
-              "- A track's verdict is the mean over its windows: a damaged section shorter than about half of the track"
-              " can leave it clean; the section's windows are flagged in the timeline (`segments`).",
+              "- Damage in one section of a track is found only when it is clear in at least"
+              f" {TRACK_RUN_WINDOWS} consecutive windows (about {5 * TRACK_RUN_WINDOWS + 5} s) or moves the mean of all"
+              " windows: with one random quarter of each track damaged, about two thirds of the tracks are flagged"
+              " (EQ about a third; see Whole tracks); flagged windows are in the timeline (`segments`) either way.",
               "- Mono inputs cannot show phase problems; inputs with more than two channels are judged on the first two."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

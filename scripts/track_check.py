@@ -8,6 +8,11 @@ two damage kinds drawn at random (the project's own generators, whole track, sev
 flagged, of clean tracks flagged and of damaged tracks flagged (per kind), and writes every
 verdict to --out.
 
+With --partial F (0 < F < 1) each track also gets one damage confined to a section of F times its
+length at a random place (kind and severity drawn as above, from a separate random stream so the
+other cases do not change): the summary adds the share of such tracks flagged and of their windows
+flagged inside and outside the section ("where in the track").
+
     .venv/bin/python scripts/track_check.py --corpus ../corpus --split test --out runs/track_check_test.json
 
 About 7 minutes per split of ~75 tracks on 2 cores.
@@ -31,6 +36,33 @@ from adv.inference.validator import AudioDistortionValidator
 NOISE_VARIANTS = ("white", "pink", "brown", "hum")  # "recorded" needs the corpus noise bank
 
 
+def _row(t: dict, kind: str, sev: float, params: dict, r: dict, section: tuple[float, float] | None = None) -> dict:
+    return {"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
+            "section": [round(section[0], 2), round(section[1], 2)] if section else None,
+            "has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
+            "damage_score": round(r["confidence"] if r["has_distortion"] else 1.0 - r["confidence"], 4),
+            "windows_flagged": [s["has_distortion"] for s in r["segments"]],
+            "windows": [[s["start"], s["end"], round(1.0 - s["probabilities"]["clean"], 4)] for s in r["segments"]]}
+
+
+def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
+    """Tracks damaged in one section: share flagged, and their windows flagged wholly inside / outside it."""
+    inside, outside = [], []
+    for _, r in part.iterrows():
+        a, b = r.section
+        for (s, e, _), flagged in zip(r.windows, r.windows_flagged):
+            if s >= a and e <= b:
+                inside.append(flagged)
+            elif e <= a or s >= b:
+                outside.append(flagged)
+    return {"partial_fraction": fraction,
+            "partial_tracks_flagged_pct": round(100 * float(part.has_distortion.mean()), 1),
+            "partial_flagged_pct_by_kind": {k: round(100 * float(g.has_distortion.mean()), 1)
+                                            for k, g in part.groupby("kind")},
+            "partial_windows_inside_flagged_pct": round(100 * float(np.mean(inside)), 1) if inside else None,
+            "partial_windows_outside_flagged_pct": round(100 * float(np.mean(outside)), 1) if outside else None}
+
+
 def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
     """Track ROC AUC (damaged vs clean, on the track's damage score = mean over its windows of
     1 - P(clean)) and the share of damaged tracks caught at fixed clean-track false-alarm rates:
@@ -52,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=180.0, help="analyse at most this much of each track")
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--partial", type=float, default=0.0, help="also damage only a section of this fraction of each track")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
@@ -75,14 +108,25 @@ def main(argv: list[str] | None = None) -> int:
             if kind != "clean":
                 kw = {"variant": str(rng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
                 y, params = apply_distortion(kind, x, v.sample_rate, sev, rng, **kw)
-            r = v.analyze(y, sample_rate=v.sample_rate)
-            rows.append({"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
-                         "has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
-                         "damage_score": round(r["confidence"] if r["has_distortion"] else 1.0 - r["confidence"], 4),
-                         "windows_flagged": [s["has_distortion"] for s in r["segments"]]})
+            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate)))
+        if args.partial > 0:
+            prng = np.random.default_rng([args.seed, i])
+            kind, sev = str(prng.choice(KINDS)), float(prng.uniform(0.05, 1.0))
+            n = int(args.partial * x.shape[1])
+            a = int(prng.integers(0, x.shape[1] - n + 1))
+            kw = {"variant": str(prng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
+            section, params = apply_distortion(kind, x[:, a:a + n], v.sample_rate, sev, prng, **kw)
+            y = x.copy()
+            y[:, a:a + n] = section
+            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate),
+                             section=(a / v.sample_rate, (a + n) / v.sample_rate)))
         print(f"\r{i}/{len(tracks)} tracks, {time.time() - t0:.0f} s", end="", flush=True)
     print()
     df = pd.DataFrame(rows)
+    if "section" not in df:
+        df["section"] = None
+    part = df[df.section.notna()]
+    df = df[df.section.isna()]
     clean = df[df.kind == "clean"]
     damaged = df[df.kind != "clean"]
     summary = {
@@ -94,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                                         for k, g in damaged.groupby("kind")},
         "damaged_typed_correctly_pct": round(100 * float((damaged.predicted == damaged.kind).mean()), 1),
         **threshold_free(df.kind != "clean", df.damage_score.to_numpy()),
+        **(partial_summary(part, args.partial) if len(part) else {}),
     }
     print(json.dumps(summary, indent=2))
     if args.out:

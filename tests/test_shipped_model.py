@@ -86,3 +86,21 @@ def test_user_threshold_trades_false_alarms_for_detections(songs):
     assert flagged[-1] or verdicts[-1]["confidence"] >= 0.98
     with pytest.raises(ValueError):
         AudioDistortionValidator(threshold=1.5)
+
+
+def test_a_clipped_section_is_found_and_located(validator, songs):
+    """25 s of hard clipping inside a 70-s track (the three 10-s chorales, twice, then the first
+    again): a run of clearly clipped windows flags the track and `section` says where."""
+    track = np.concatenate(songs + songs + songs[:1], axis=1)
+    a, b = 30 * SR, 55 * SR
+    clipped, _ = apply_distortion("clipping", track[:, a:b], SR, 0.8, np.random.default_rng(0), variant="hard")
+    damaged = track.copy()
+    damaged[:, a:b] = clipped
+    r = validator.analyze(damaged, sample_rate=SR)
+    mean_damage = np.mean([1 - s["probabilities"]["clean"] for s in r["segments"]])
+    assert mean_damage < 1 - validator.threshold          # the mean of the windows alone says clean
+    assert r["has_distortion"] and r["distortion_type"] == "clipping", r["types"]
+    sec = r["section"]
+    assert sec is not None and 25.0 <= sec["start"] <= 35.0 and 50.0 <= sec["end"] <= 60.0, sec
+    clean = validator.analyze(track, sample_rate=SR)
+    assert clean["section"] is None

@@ -16,7 +16,7 @@ from adv import CLASSES, __version__
 from adv.audio_io import check_sample_rate, load_audio, resample, validate_samples
 from adv.errors import AdvError, CheckpointError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
-from adv.inference.windows import TRACK_TOP_FRACTION, summarise, window_starts
+from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION, summarise, window_starts
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -89,7 +89,9 @@ class AudioDistortionValidator:
                 "metrics": self.meta.get("metrics", {}), "threshold": self.threshold,
                 "kind_threshold": self.kind_threshold,
                 "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend,
-                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "track_top_fraction": TRACK_TOP_FRACTION}
+                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "track_top_fraction": TRACK_TOP_FRACTION,
+                "track_run_windows": TRACK_RUN_WINDOWS,
+                "track_run_clean_score_below": round(self.threshold * TRACK_RUN_SCORE_FACTOR, 4)}
 
     # ---- core ----
     def _prepare(self, audio: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:

@@ -19,7 +19,7 @@ from adv.errors import FileMissingError
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
 CSV_FIELDS = ("path", "status", "has_distortion", "distortion_type", "severity", "worst_severity", "confidence",
-              "detected_types", "duration", "error")
+              "detected_types", "section_start", "section_end", "duration", "error")
 
 
 def find_audio_files(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
@@ -46,7 +46,9 @@ def csv_row(result: dict) -> dict:
     return {"path": result["path"], "status": "ok", "has_distortion": result["has_distortion"],
             "distortion_type": result["distortion_type"], "severity": result["severity"],
             "worst_severity": result["worst_severity"], "confidence": result["confidence"],
-            "detected_types": ";".join(result["detected_types"]), "duration": result.get("duration"), "error": ""}
+            "detected_types": ";".join(result["detected_types"]),
+            "section_start": (result.get("section") or {}).get("start", ""),
+            "section_end": (result.get("section") or {}).get("end", ""), "duration": result.get("duration"), "error": ""}
 
 
 def write_csv(results: list[dict], path: Path) -> Path:

@@ -42,6 +42,11 @@ class Segment(BaseModel):
     severity: dict[str, float] = Field(description="distortion -> severity 0..100")
 
 
+class Section(BaseModel):
+    start: float = Field(description="seconds")
+    end: float = Field(description="seconds")
+
+
 class AnalysisResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -53,6 +58,8 @@ class AnalysisResult(BaseModel):
     confidence: float = Field(description="0..1, confidence in the verdict")
     types: dict[str, TypeScore] = Field(description="per distortion type")
     detected_types: list[str]
+    section: Section | None = Field(None, description="the longest run of clearly damaged windows (at least 3), "
+                                    "which alone makes a track damaged; None when there is none")
     segments: list[Segment] | None = Field(None, description="per-window timeline (omitted with segments=false)")
     duration: float = Field(description="seconds")
     sample_rate: int = Field(description="of the uploaded file")
