@@ -129,3 +129,12 @@ def test_empty_folder_and_missing_folder(tmp_path, capsys):
     assert (tmp_path / "o" / "results.csv").read_text().count("\n") == 1  # header only
     assert main(["scan", str(tmp_path / "nope"), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_html_detail_names_the_damaged_section():
+    from adv.report.html_report import _detail
+
+    r = {"path": "a.wav", "distortion_type": "clipping", "severity": 50.0, "worst_severity": 60.0, "confidence": 0.9,
+         "duration": 70.0, "segments": [], "types": {}, "section": {"start": 25.0, "end": 60.0}}
+    assert "clearly damaged 25.0-60.0 s" in _detail(r, "f1", None, None)
+    assert "clearly damaged" not in _detail({**r, "section": None}, "f1", None, None)

@@ -172,7 +172,9 @@ def _detail(r: dict, anchor: str, root, image: str | None) -> str:
            f'src="data:image/png;base64,{image}">' if image else "<p><i>(no figure: the file could not be decoded again)</i></p>")
     return (f'<div class="file" id="{anchor}"><h3>{_e(display_name(r["path"], root))}</h3>'
             f'<div>{_tag(r["distortion_type"])} severity {r["severity"]:.1f} (worst window {r["worst_severity"]:.1f}), '
-            f'confidence {r["confidence"]:.2f}, {r.get("duration", 0.0):.1f} s, {len(r.get("segments", []))} windows</div>'
+            f'confidence {r["confidence"]:.2f}, {r.get("duration", 0.0):.1f} s, {len(r.get("segments", []))} windows'
+            + (f', clearly damaged {r["section"]["start"]:.1f}-{r["section"]["end"]:.1f} s' if r.get("section") else "")
+            + '</div>'
             f'{notes}<table style="margin-top:6px"><tr><th>type</th><th>probability</th><th>detected</th>'
             f'<th>severity</th><th>worst</th><th>flagged windows</th></tr>{rows}</table>{img}</div>')
 
