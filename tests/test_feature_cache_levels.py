@@ -70,6 +70,9 @@ def test_cached_features_are_those_the_validator_computes(level_cache):
 
 
 def test_a_cache_made_with_other_level_settings_is_refused(level_cache):
+    from adv.errors import AdvError
+
+    assert issubclass(CacheMismatchError, AdvError)    # the CLI prints it as one line, exit 2
     corpus, out = level_cache
     with pytest.raises(CacheMismatchError, match=str(out / "train")):
         build_feature_cache(corpus, out, splits=("train",), train_gain_db=(-6.0, 6.0), seed=7)

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from adv import CLASSES, DISTORTION_KINDS
+from adv.errors import AdvError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.levels import PEAK_RANGE_DBFS, match_training_level
 from adv.models.frontend import LogMelFrontEnd
@@ -46,7 +47,7 @@ def labels_from_manifest(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([clean, present], axis=1), sev
 
 
-class CacheMismatchError(RuntimeError):
+class CacheMismatchError(AdvError):
     """An existing cache folder was made with other level settings."""
 
 
@@ -85,8 +86,9 @@ def check_level_settings(folder: Path, level: dict) -> None:
     found = json.loads(meta.read_text()).get("level")
     if found != level:
         raise CacheMismatchError(
-            f"{folder}: feature cache made with level settings {found}, this run wants {level}; "
-            "point `features` at another folder (or delete this one to rebuild it)")
+            f"{folder}: feature cache made with level settings {found or '(none: made before level matching)'}, "
+            f"this run wants {level}; point `features` (--features) at another folder, or delete this one to "
+            "rebuild it")
 
 
 def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_seconds: float = 10.0, batch: int = 16,
