@@ -38,13 +38,15 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
 TRACK_TOP_FRACTION = 1.0
 
 # The mean misses damage confined to part of a track. With a quarter of each track damaged (45 s of
-# 180, scripts/track_check.py --partial 0.25, shipped model), the mean flagged 28 % of those validation
+# 180, scripts/track_check.py --partial 0.25, model runs/v10), the mean flagged 28 % of those validation
 # tracks although 88 % of the windows inside the section were flagged. A track is therefore also
 # damaged when TRACK_RUN_WINDOWS consecutive windows (20 s at a 5-s hop) each have a clean score below
 # threshold x TRACK_RUN_SCORE_FACTOR (0.05 at the 0.3 threshold). Chosen on validation as the rule
 # with the most sectional damage found for at most 2.5 points more clean tracks flagged (runs of
 # 2-5 windows, factors 1/6-2/3): partial damage found 28 -> 65 %, clean tracks flagged 18.7 -> 20.0 %;
 # on test 20.5 -> 66.7 % and 15.4 -> 17.9 %, whole-track damage 85.9 -> 87.2 %.
+# With the shipped runs/v13 (threshold 0.25, run below 0.04): 60 % (test 64 %) of those tracks found,
+# 16.0 % (16.7 %) of clean tracks flagged.
 TRACK_RUN_WINDOWS = 3
 TRACK_RUN_SCORE_FACTOR = 1.0 / 6.0
 
