@@ -36,6 +36,12 @@ from adv.inference.validator import AudioDistortionValidator
 NOISE_VARIANTS = ("white", "pink", "brown", "hum")  # "recorded" needs the corpus noise bank
 
 
+def _damage(kind: str, x: np.ndarray, sr: int, sev: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """The project's generator of ``kind`` (noise: a variant that needs no noise bank)."""
+    kw = {"variant": str(rng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
+    return apply_distortion(kind, x, sr, sev, rng, **kw)
+
+
 def _row(t: dict, kind: str, sev: float, params: dict, r: dict, section: tuple[float, float] | None = None) -> dict:
     return {"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
             "section": [round(section[0], 2), round(section[1], 2)] if section else None,
@@ -64,8 +70,8 @@ def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
 
 
 def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
-    """Track ROC AUC (damaged vs clean, on the track's damage score = mean over its windows of
-    1 - P(clean)) and the share of damaged tracks caught at fixed clean-track false-alarm rates:
+    """Track ROC AUC (damaged vs clean, on the verdict's damage score: the mean over the track's windows
+    of 1 - P(clean), or over the clearly damaged run's windows when only a run flags it) and the share of damaged tracks caught at fixed clean-track false-alarm rates:
     compares models whose decision thresholds differ."""
     from sklearn.metrics import roc_auc_score
 
@@ -103,19 +109,14 @@ def main(argv: list[str] | None = None) -> int:
             x = np.repeat(x, 2, axis=0)
         cases = [("clean", 0.0)] + [(str(k), float(rng.uniform(0.05, 1.0))) for k in rng.choice(KINDS, 2, replace=False)]
         for kind, sev in cases:
-            params: dict = {}
-            y = x
-            if kind != "clean":
-                kw = {"variant": str(rng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
-                y, params = apply_distortion(kind, x, v.sample_rate, sev, rng, **kw)
+            y, params = (x, {}) if kind == "clean" else _damage(kind, x, v.sample_rate, sev, rng)
             rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate)))
         if args.partial > 0:
             prng = np.random.default_rng([args.seed, i])
             kind, sev = str(prng.choice(KINDS)), float(prng.uniform(0.05, 1.0))
             n = int(args.partial * x.shape[1])
             a = int(prng.integers(0, x.shape[1] - n + 1))
-            kw = {"variant": str(prng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
-            section, params = apply_distortion(kind, x[:, a:a + n], v.sample_rate, sev, prng, **kw)
+            section, params = _damage(kind, x[:, a:a + n], v.sample_rate, sev, prng)
             y = x.copy()
             y[:, a:a + n] = section
             rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate),
@@ -123,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\r{i}/{len(tracks)} tracks, {time.time() - t0:.0f} s", end="", flush=True)
     print()
     df = pd.DataFrame(rows)
-    if "section" not in df:
-        df["section"] = None
     part = df[df.section.notna()]
     df = df[df.section.isna()]
     clean = df[df.kind == "clean"]

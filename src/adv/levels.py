@@ -24,6 +24,11 @@ def peak(x: np.ndarray) -> float:
     return max(float(x.max()), -float(x.min())) if x.size else 0.0
 
 
+def apply_gain_db(x: np.ndarray, gain_db: float) -> np.ndarray:
+    """``x`` scaled by ``gain_db`` as float32 (a new array; ``x`` is not modified)."""
+    return (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32, copy=False)
+
+
 def match_training_level(window: np.ndarray, peak_range: tuple[float, float] = PEAK_RANGE_DBFS) -> tuple[np.ndarray, float]:
     """``(window scaled into peak_range, gain in dB)``; the input is returned unchanged (not copied)
     when its peak is already in range or it is silent, and is never modified in place."""
@@ -34,5 +39,5 @@ def match_training_level(window: np.ndarray, peak_range: tuple[float, float] = P
     target = min(max(peak_db, peak_range[0]), peak_range[1])
     if target == peak_db:
         return window, 0.0
-    gain_db = target - peak_db
-    return (window * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32, copy=False), float(gain_db)
+    gain_db = float(target - peak_db)
+    return apply_gain_db(window, gain_db), gain_db

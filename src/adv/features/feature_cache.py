@@ -33,7 +33,7 @@ from tqdm import tqdm
 from adv import CLASSES, DISTORTION_KINDS
 from adv.errors import AdvError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
-from adv.levels import PEAK_RANGE_DBFS, match_training_level
+from adv.levels import PEAK_RANGE_DBFS, apply_gain_db, match_training_level
 from adv.models.frontend import LogMelFrontEnd
 
 FRONTEND_DEFAULTS = {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
@@ -74,9 +74,7 @@ def clip_gain_db(clip_id: str, gain_range: tuple[float, float], seed: int) -> fl
 
 def leveled_clip(audio: np.ndarray, gain_db: float = 0.0) -> tuple[np.ndarray, float]:
     """``(clip after the gain and the validator's level matching, matching gain in dB)``."""
-    if gain_db:
-        audio = (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
-    return match_training_level(audio)
+    return match_training_level(apply_gain_db(audio, gain_db) if gain_db else audio)
 
 
 def check_level_settings(folder: Path, level: dict) -> None:
