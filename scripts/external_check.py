@@ -16,6 +16,9 @@ Damage per clip (expected class: variant):
             pedalboard LadderFilter (24 dB/oct low-pass)
   phase:    one channel polarity-inverted, one channel delayed 0.5-2 ms (numpy),
             pedalboard Phaser on one channel
+  clean:    the clean clip, and a loud master of it (audiomentations Limiter 3-12 dB below the
+            peak, peak at -1..-0.1 dBFS): limiting is not damage
+  clipping: that loud master driven 3-9 dB into a hard clipper (pedalboard)
 
 It prints, per variant, the share of copies flagged as damaged, the share typed correctly and the
 mean reported severity, then per-class recall, the clean false-alarm rate and the macro-F1 over the
@@ -89,15 +92,19 @@ def am_clipping(audio, sr, rng):
     return _am_apply(am.ClippingDistortion(pct, pct, p=1.0), audio, sr, rng)
 
 
-def pb_clipping(audio, sr, rng):
-    """Driven into a hard clipper at -1 dBFS: the clip's peak ends up 6-18 dB above the threshold."""
-    threshold_db, overdrive_db = -1.0, float(rng.uniform(6.0, 18.0))
+def _hard_clip(audio, sr, overdrive_db: float, threshold_db: float = -1.0):
+    """pedalboard Gain + Clipping: the clip's peak driven ``overdrive_db`` above a hard clipper."""
     peak_db = 20 * np.log10(max(float(np.abs(audio).max()), 1e-9))
     gain_db = threshold_db - peak_db + overdrive_db
     out = pb.Pedalboard([pb.Gain(gain_db), pb.Clipping(threshold_db=threshold_db)])(audio, sr)
     clipped = float(np.mean(np.abs(out) >= 10 ** (threshold_db / 20) * 0.9999))
     return out, {"overdrive_db": overdrive_db, "gain_db": gain_db, "threshold_db": threshold_db,
                  "clipped_fraction": clipped}
+
+
+def pb_clipping(audio, sr, rng):
+    """Driven into a hard clipper at -1 dBFS: the clip's peak ends up 6-18 dB above the threshold."""
+    return _hard_clip(audio, sr, float(rng.uniform(6.0, 18.0)))
 
 
 def pb_distortion(audio, sr, rng):
@@ -197,6 +204,25 @@ def pb_phaser_one_channel(audio, sr, rng):
     return out, {"channel": ["left", "right"][ch], **params}
 
 
+def am_limiter_master(audio, sr, rng):
+    """A loud master: audiomentations Limiter 3-12 dB below the peak (look-ahead, no flat tops),
+    then the peak brought to -1..-0.1 dBFS. A clean clip: nothing is clipped."""
+    thr = float(rng.uniform(-12.0, -3.0))
+    t = am.Limiter(min_threshold_db=thr, max_threshold_db=thr, min_attack=0.0005, max_attack=0.005,
+                   min_release=0.05, max_release=0.3, threshold_mode="relative_to_signal_peak", p=1.0)
+    out, params = _am_apply(t, np.ascontiguousarray(audio), sr, rng)
+    ceiling_db = float(rng.uniform(-1.0, -0.1))
+    out = out * (10 ** (ceiling_db / 20) / max(float(np.abs(out).max()), 1e-9))
+    return out, {"limit_db": thr, "ceiling_dbfs": ceiling_db, **params}
+
+
+def master_then_clipped(audio, sr, rng):
+    """A loud master (as above) driven 3-9 dB into a hard clipper at -1 dBFS."""
+    mastered, mparams = am_limiter_master(audio, sr, rng)
+    out, cparams = _hard_clip(mastered, sr, float(rng.uniform(3.0, 9.0)))
+    return out, {**mparams, **cparams}
+
+
 @dataclass(frozen=True)
 class Variant:
     kind: str     # the class the damage belongs to
@@ -223,6 +249,9 @@ VARIANTS = (
     Variant("phase", "numpy", "polarity(one channel)", np_polarity),
     Variant("phase", "numpy", "delay(one channel)", np_channel_delay),
     Variant("phase", "pedalboard", "Phaser(one channel)", pb_phaser_one_channel),
+    # appended (each variant's random stream depends on its position): loud masters
+    Variant("clean", "audiomentations", "Limiter(loud master)", am_limiter_master),
+    Variant("clipping", "audiomentations+pedalboard", "loud master+Clipping", master_then_clipped),
 )
 
 

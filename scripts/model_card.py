@@ -30,11 +30,22 @@ def _extra_line(cfg: dict) -> str:
     for e in cfg["extra_train"]:
         corpus = Path(e["corpus"]) if Path(e["corpus"]).is_absolute() else REPO_DIR / e["corpus"]
         s = json.loads((corpus / "summary.json").read_text())
+        m = s.get("mastering") or {}
+        mastered = (f", {s['mastered_clips']} of them limited like loud masters before their damage (limiter "
+                    f"{m['limit_db'][1]:g} to {m['limit_db'][0]:g} dB below the peak; adv.data.mastering)"
+                    if s.get("mastered_clips") else "")
         parts.append(f"{s['clips']} clips ({s['hours']} h) from the same {s['source_tracks']} training tracks, drawn "
                      f"with plan seed {s['extra_train']['plan_seed']} and class weights "
-                     + ", ".join(f"{k} {v:g}" for k, v in s["extra_train"]["class_weights"].items()))
+                     + ", ".join(f"{k} {v:g}" for k, v in s["extra_train"]["class_weights"].items()) + mastered)
     return ("- Extra training clips for the heads and trees (not the backbone; validation and test unchanged): "
             + "; ".join(parts) + ".")
+
+
+def _extra_build_command(extra: dict) -> str:
+    corpus = Path(extra["corpus"]) if Path(extra["corpus"]).is_absolute() else REPO_DIR / extra["corpus"]
+    table = json.loads((corpus / "summary.json").read_text())["extra_train"].get("table", "extra_train")
+    return (f"adv data build --extra-train{'' if table == 'extra_train' else ' ' + table} "
+            f"--out ../{Path(extra['corpus']).name}")
 
 
 def main() -> None:
@@ -137,7 +148,7 @@ def main() -> None:
         "## Training",
         "```",
         "adv data build --out ../corpus",
-        *(["adv data build --extra-train --out ../corpus_extra"] if cfg.get("extra_train") else []),
+        *([_extra_build_command(e) for e in cfg.get("extra_train", [])]),
         "adv train --config configs/train.toml --ship-to src/adv/assets/detector.pt",
         "```",
         f"Backbone epochs run: {len(history)} (best validation macro-F1 "

@@ -175,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=None)
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--n-clips", type=int, default=None)
-    b.add_argument("--extra-train", action="store_true",
-                   help="only training clips, new draws from the same training tracks ([extra_train] in the config)")
+    b.add_argument("--extra-train", nargs="?", const=True, default=False, metavar="TABLE",
+                   help="only training clips, new draws from the same training tracks, as set by the config's "
+                        "[extra_train] table (or the table named)")
     b.set_defaults(func=_cmd_data_build)
 
     t = sub.add_parser("train", help="train backbone + heads, calibrate, evaluate, write the model file")

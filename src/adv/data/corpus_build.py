@@ -30,6 +30,7 @@ from adv.audio_io import resample
 from adv.config import cache_dir, load_toml
 from adv.data import midi_render
 from adv.data.corpus_plan import PlannedClip, plan_corpus
+from adv.data.mastering import Mastering, master
 from adv.data.noise_screen import NoiseFilter, judge_noise, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
@@ -154,11 +155,14 @@ def read_segment(path: str, offset_s: float, seconds: float, sample_rate: int) -
     return data[:, :n]
 
 
-def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, clip_seconds: float) -> dict:
+def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, clip_seconds: float,
+                mastering: Mastering = Mastering()) -> dict:
     from adv.distortions.combine import apply_combination
 
     rng = np.random.default_rng(clip.seed)
     audio = read_segment(track["path"], clip.offset_s, clip_seconds, sample_rate)
+    # a share of the clips is limited like a loud master first (nothing drawn when the share is 0)
+    audio, mastered = master(audio, sample_rate, rng, mastering)
     # loudness variety for every clip: peak drawn in PEAK_RANGE_DBFS (adv.levels) before any damage
     peak = float(np.abs(audio).max()) or 1.0
     audio = audio * (10 ** (rng.uniform(*PEAK_RANGE_DBFS) / 20) / peak)
@@ -183,7 +187,7 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
         **{f"sev_{k}": v for k, v in sev.items()},
         "severity_bin": clip.severity_bin,
         "variants": "+".join(str(p.get("variant", "")) for p in params),
-        "params": json.dumps(params), "seed": clip.seed, "storage_gain": gain,
+        "params": json.dumps(params), "mastering": json.dumps(mastered), "seed": clip.seed, "storage_gain": gain,
         "source_track": clip.track_id, "source_path": track["origin"], "package": track["package"],
         "licence": track["licence"], "offset_s": clip.offset_s, "duration_s": clip_seconds,
         "source_sample_rate": track["sample_rate"], "source_channels": track["channels"],
@@ -191,26 +195,33 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
 
 
 def _render_job(args: tuple) -> dict:
-    clip, track, out, sample_rate, clip_seconds = args
+    clip, track, out, sample_rate, clip_seconds, mastering = args
     try:
-        return render_clip(clip, track, Path(out), sample_rate, clip_seconds)
+        return render_clip(clip, track, Path(out), sample_rate, clip_seconds, mastering)
     except Exception as exc:  # noqa: BLE001 - recorded, the build goes on
         return {"clip_id": clip.clip_id, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: bool = False,
                  seed: int | None = None, workers: int | None = None, n_clips: int | None = None,
-                 extra_train: bool = False) -> dict:
+                 extra_train: bool | str = False) -> dict:
     """Builds (or resumes) the corpus in ``out_dir``. ``extra_train``: only training clips, drawn with
-    the config's ``[extra_train]`` plan seed and class weights from the same training tracks (the
-    splits stay those of ``seed``), as extra training data beside a corpus built without it."""
+    the plan seed, class weights, clip count and mastering of the config table it names
+    (``True``: ``[extra_train]``) from the same training tracks (the splits stay those of
+    ``seed``), as extra training data beside a corpus built without it."""
     t0 = time.time()
     cfg = load_toml(config)
     plan_kw: dict = {}
     if extra_train:
-        extra = cfg["extra_train"]
-        cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"])}
+        table = "extra_train" if extra_train is True else str(extra_train)
+        if not isinstance(cfg.get(table), dict) or "plan_seed" not in cfg[table]:
+            raise ValueError(f"{config}: no [{table}] table with a plan_seed for --extra-train")
+        extra = cfg[table]
+        cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"]),
+               "n_clips": extra.get("n_clips", cfg["n_clips"]), "mastering": extra.get("mastering", cfg.get("mastering")),
+               "extra_train": {"table": table, **extra}}
         plan_kw = {"plan_seed": int(extra["plan_seed"]), "id_prefix": f"x{int(extra['plan_seed'])}_"}
+    mastering = Mastering.from_config(cfg.get("mastering"))
     seed = cfg["seed"] if seed is None else seed
     workers = workers or cfg.get("workers", 2)
     out = Path(out_dir)
@@ -240,7 +251,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     if todo:
         init = (sorted(f.path for f in noise), sr)
         with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=init) as pool, open(rows_log, "a") as fh:
-            jobs = [(c, by_id[c.track_id], str(out), sr, clip_s) for c in todo]
+            jobs = [(c, by_id[c.track_id], str(out), sr, clip_s, mastering) for c in todo]
             for row in tqdm(pool.map(_render_job, jobs, chunksize=4), total=len(jobs), desc="render clips", unit="clip"):
                 if "error" in row:
                     errors.append(row)
@@ -285,6 +296,8 @@ def summarise(m: pd.DataFrame, tracks: list[dict], noise: list[SourceFile], seco
         "clips_per_split": m["split"].value_counts().to_dict(),
         "tracks_per_split": m.groupby("split")["source_track"].nunique().to_dict(),
         "clips_per_label": m["labels"].value_counts().to_dict(),
+        "mastering": cfg.get("mastering") or {},
+        "mastered_clips": int((m["mastering"] != "{}").sum()) if "mastering" in m else 0,
         "class_by_severity_bin": table,
         "build_seconds": round(seconds, 1),
     }
