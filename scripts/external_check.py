@@ -27,6 +27,9 @@ parameters and the detector's answer, goes to --out as JSON.
 
     .venv/bin/python scripts/external_check.py --n-clips 40 --out runs/external_check.json
 
+With --loud-masters every clean clip is first made a loud master (the limiter above), so the
+whole table is measured on limited music, as most commercial releases are.
+
 Needs the `eval` extra: pip install -e .[eval]
 """
 
@@ -390,6 +393,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--model", type=Path, default=None, help="detector file (default: the shipped model)")
     ap.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     ap.add_argument("--out", type=Path, default=None, help="write rows + summary as JSON here")
+    ap.add_argument("--loud-masters", action="store_true",
+                    help="make every clean clip a loud master first (the 'Limiter(loud master)' effect), so all "
+                         "damage lands on limited music; its settings are in each row's 'master' field")
     return ap.parse_args(argv)
 
 
@@ -404,9 +410,15 @@ def main(argv=None) -> None:
     with tqdm(total=len(clips) * len(VARIANTS), unit="case") as bar:
         for _, clip in clips.iterrows():
             audio = load_clip(args.corpus / clip["path"])
+            master = {}
+            if args.loud_masters:
+                rng = np.random.default_rng([args.seed, int(clip["clip_id"].lstrip("c") or 0), len(VARIANTS)])
+                audio, master = am_limiter_master(audio, SR, rng)
+                audio = np.asarray(audio, dtype=np.float32)
             for i, variant in enumerate(VARIANTS):
                 bar.set_postfix_str(f"{clip['clip_id']} {variant.name}", refresh=False)
-                rows.append(run_case(validator, clip, audio, variant, i, args.seed))
+                rows.append({**run_case(validator, clip, audio, variant, i, args.seed),
+                             **({"master": master} if master else {})})
                 bar.update()
     summary = summarise(rows)
     elapsed = time.perf_counter() - t0
@@ -415,7 +427,7 @@ def main(argv=None) -> None:
     if args.out:
         info = validator.model_info()
         report = {"config": {"corpus": str(args.corpus), "split": args.split, "n_clips": len(clips),
-                             "seed": args.seed, "model": info["model_path"],
+                             "seed": args.seed, "loud_masters": args.loud_masters, "model": info["model_path"],
                              "model_version": info["model_version"], "backend": info["backend"],
                              "threshold": info["threshold"], "versions": versions(),
                              "variants": [{"kind": v.kind, "tool": v.tool, "variant": v.name} for v in VARIANTS]},
