@@ -13,6 +13,9 @@ length at a random place (kind and severity drawn as above, from a separate rand
 other cases do not change): the summary adds the share of such tracks flagged and of their windows
 flagged inside and outside the section ("where in the track").
 
+With --loud-masters every track is first limited like a loud master (3-12 dB below its peak), as
+most commercial releases are, before the same cases are made from it.
+
     .venv/bin/python scripts/track_check.py --corpus ../corpus --split test --out runs/track_check_test.json
 
 About 7 minutes per split of ~75 tracks on 2 cores.
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from adv.audio_io import load_audio
+from adv.data.mastering import limit
 from adv.distortions import KINDS, apply_distortion
 from adv.inference.validator import AudioDistortionValidator
 
@@ -40,6 +44,12 @@ def _damage(kind: str, x: np.ndarray, sr: int, sev: float, rng: np.random.Genera
     """The project's generator of ``kind`` (noise: a variant that needs no noise bank)."""
     kw = {"variant": str(rng.choice(NOISE_VARIANTS))} if kind == "noise" else {}
     return apply_distortion(kind, x, sr, sev, rng, **kw)
+
+
+def _loud_master(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+    y = limit(x, sr, float(rng.uniform(-12.0, -3.0)), float(np.exp(rng.uniform(np.log(5e-4), np.log(5e-3)))),
+              float(np.exp(rng.uniform(np.log(0.05), np.log(0.3)))))
+    return y * (10 ** (rng.uniform(-1.0, -0.1) / 20) / max(float(np.abs(y).max()), 1e-9))
 
 
 def _row(t: dict, kind: str, sev: float, params: dict, r: dict, section: tuple[float, float] | None = None) -> dict:
@@ -91,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--model", default=None)
     ap.add_argument("--partial", type=float, default=0.0, help="also damage only a section of this fraction of each track")
+    ap.add_argument("--loud-masters", action="store_true",
+                    help="limit every track like a loud master first (adv.data.mastering, 3-12 dB below its peak, "
+                         "peak at -1..-0.1 dBFS; separate random stream, so the damage draws do not change)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
@@ -107,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         x = load_audio(t["path"], target_sr=v.sample_rate).samples[:, : int(args.seconds * v.sample_rate)]
         if x.shape[0] == 1:
             x = np.repeat(x, 2, axis=0)
+        if args.loud_masters:
+            x = _loud_master(x, v.sample_rate, np.random.default_rng([args.seed, i, 1]))
         cases = [("clean", 0.0)] + [(str(k), float(rng.uniform(0.05, 1.0))) for k in rng.choice(KINDS, 2, replace=False)]
         for kind, sev in cases:
             y, params = (x, {}) if kind == "clean" else _damage(kind, x, v.sample_rate, sev, rng)
@@ -129,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     clean = df[df.kind == "clean"]
     damaged = df[df.kind != "clean"]
     summary = {
-        "split": args.split, "tracks": len(tracks), "seconds_max": args.seconds,
+        "split": args.split, "tracks": len(tracks), "seconds_max": args.seconds, "loud_masters": args.loud_masters,
         "clean_windows_flagged_pct": round(100 * float(np.mean(np.concatenate(clean.windows_flagged.tolist()))), 1),
         "clean_tracks_flagged_pct": round(100 * float(clean.has_distortion.mean()), 1),
         "damaged_tracks_flagged_pct": round(100 * float(damaged.has_distortion.mean()), 1),
