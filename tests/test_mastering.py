@@ -66,7 +66,7 @@ def test_master_draws_nothing_when_off_and_is_reproducible():
 
 
 @pytest.mark.parametrize("table", [{"fraction": 1.5}, {"limit_db": [-2.0, -12.0]}, {"limit_db": [-6.0, 3.0]},
-                                   {"attack_s": [0.0, 0.01]}])
+                                   {"attack_s": [0.0, 0.01]}, {"fractoin": 0.5}])
 def test_bad_mastering_settings_are_refused(table):
     with pytest.raises(ValueError, match="mastering"):
         Mastering.from_config(table)
@@ -100,3 +100,13 @@ def test_main_corpus_has_no_mastering_by_default(small_corpus):
     out, summary = small_corpus
     m = pd.read_csv(out / "manifest.csv")
     assert (m.mastering == "{}").all() and summary["mastered_clips"] == 0
+
+
+def test_cli_extra_train_names_a_table():
+    from adv.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["data", "build", "--out", "x"]).extra_train is False
+    assert p.parse_args(["data", "build", "--extra-train", "--out", "x"]).extra_train is True
+    named = p.parse_args(["data", "build", "--extra-train", "extra_train_mastered", "--out", "x"])
+    assert named.extra_train == "extra_train_mastered"

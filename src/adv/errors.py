@@ -47,3 +47,7 @@ class TooShortError(AudioError):
 
 class CheckpointError(AdvError):
     """A model checkpoint is missing, corrupt or of the wrong format."""
+
+
+class ConfigError(AdvError, ValueError):
+    """A config file lacks a table, or holds a value out of range (names the file or table)."""

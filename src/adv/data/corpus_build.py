@@ -35,6 +35,7 @@ from adv.data.noise_screen import NoiseFilter, judge_noise, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
 from adv.data.track_scan import Filters, scan_track
+from adv.errors import ConfigError
 from adv.distortions import SEVERITY_MAPS_VERSION
 from adv.levels import PEAK_RANGE_DBFS
 
@@ -215,7 +216,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     if extra_train:
         table = "extra_train" if extra_train is True else str(extra_train)
         if not isinstance(cfg.get(table), dict) or "plan_seed" not in cfg[table]:
-            raise ValueError(f"{config}: no [{table}] table with a plan_seed for --extra-train")
+            raise ConfigError(f"{config}: no [{table}] table with a plan_seed for --extra-train")
         extra = cfg[table]
         cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"]),
                "n_clips": extra.get("n_clips", cfg["n_clips"]), "mastering": extra.get("mastering", cfg.get("mastering")),

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy_audio_limiter
 
+from adv.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Mastering:
@@ -33,17 +35,20 @@ class Mastering:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"mastering fraction must lie in [0, 1], got {self.fraction}")
+            raise ConfigError(f"mastering fraction must lie in [0, 1], got {self.fraction}")
         for name in ("limit_db", "attack_s", "release_s"):
             lo, hi = getattr(self, name)
             if lo > hi:
-                raise ValueError(f"mastering {name} must be [low, high], got {[lo, hi]}")
+                raise ConfigError(f"mastering {name} must be [low, high], got {[lo, hi]}")
         if self.limit_db[1] > 0 or self.attack_s[0] <= 0 or self.release_s[0] <= 0:
-            raise ValueError("mastering limit_db must be <= 0 dB and the times > 0 s")
+            raise ConfigError("mastering limit_db must be <= 0 dB and the times > 0 s")
 
     @classmethod
     def from_config(cls, table: dict | None) -> Mastering:
         table = dict(table or {})
+        unknown = set(table) - {"fraction", "limit_db", "attack_s", "release_s"}
+        if unknown:
+            raise ConfigError(f"mastering: unknown settings {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
 
 
