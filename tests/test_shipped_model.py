@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from adv.data.mastering import limit
 from adv.demo import SR, example_song
 from adv.distortions import apply_distortion
 from adv.inference.validator import AudioDistortionValidator
@@ -34,6 +35,28 @@ def _verdicts(validator, songs, kind=None, severity=0.9, variant=None):
 def test_clean_music_is_clean(validator, songs):
     for r in _verdicts(validator, songs):
         assert not r["has_distortion"], r["types"]
+
+
+def _loud_master(song, limit_db=-9.0):
+    """The song limited like a loud master (look-ahead limiter, no flat tops), peak at -0.3 dBFS."""
+    out = limit(song.astype(np.float32), SR, limit_db, attack_s=0.002, release_s=0.15)
+    return out * (10 ** (-0.3 / 20) / np.abs(out).max())
+
+
+@pytest.mark.parametrize("limit_db", [-6.0, -12.0])
+def test_loud_master_is_clean(validator, songs, limit_db):
+    """Limiting is not clipping: most commercial releases are limited like this (the corpus-v5 model
+    flagged one of these three at -6 dB)."""
+    for song in songs:
+        r = validator.analyze(_loud_master(song, limit_db), sample_rate=SR)
+        assert not r["has_distortion"], r["types"]
+
+
+def test_clipped_loud_master_is_clipping(validator, songs):
+    for i, song in enumerate(songs):
+        audio, _ = apply_distortion("clipping", _loud_master(song), SR, 0.6, np.random.default_rng(i), variant="hard")
+        r = validator.analyze(audio, sample_rate=SR)
+        assert r["has_distortion"] and r["distortion_type"] == "clipping", r["types"]
 
 
 @pytest.mark.parametrize("variant", ["hard", "renormalised"])
