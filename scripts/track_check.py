@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from adv.audio_io import load_audio
-from adv.data.mastering import limit
+from adv.data.mastering import Mastering, draw_settings, limit
 from adv.distortions import KINDS, apply_distortion
 from adv.inference.validator import AudioDistortionValidator
 
@@ -46,9 +46,14 @@ def _damage(kind: str, x: np.ndarray, sr: int, sev: float, rng: np.random.Genera
     return apply_distortion(kind, x, sr, sev, rng, **kw)
 
 
+LOUD_MASTER = Mastering(fraction=1.0, limit_db=(-12.0, -3.0))
+
+
 def _loud_master(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    y = limit(x, sr, float(rng.uniform(-12.0, -3.0)), float(np.exp(rng.uniform(np.log(5e-4), np.log(5e-3)))),
-              float(np.exp(rng.uniform(np.log(0.05), np.log(0.3)))))
+    """``x`` limited with settings drawn like a corpus build's (threshold 3-12 dB below the peak),
+    its peak then at -1..-0.1 dBFS."""
+    s = draw_settings(rng, LOUD_MASTER)
+    y = limit(x, sr, s["limit_db"], s["attack_s"], s["release_s"])
     return y * (10 ** (rng.uniform(-1.0, -0.1) / 20) / max(float(np.abs(y).max()), 1e-9))
 
 

@@ -71,13 +71,21 @@ def limit(audio: np.ndarray, sample_rate: int, threshold_db: float, attack_s: fl
                                      threshold=peak * 10 ** (threshold_db / 20))
 
 
+def draw_settings(rng: np.random.Generator, cfg: Mastering) -> dict:
+    """One limiter setting drawn from ``cfg``'s ranges: ``limit_db`` uniform, ``attack_s`` and
+    ``release_s`` log-uniform."""
+    return {"limit_db": float(rng.uniform(*cfg.limit_db)),
+            "attack_s": float(math.exp(rng.uniform(*np.log(cfg.attack_s)))),
+            "release_s": float(math.exp(rng.uniform(*np.log(cfg.release_s))))}
+
+
 def master(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, cfg: Mastering) -> tuple[np.ndarray, dict]:
     """Limits the clip with probability ``cfg.fraction``; returns the audio and its settings ({} when
     left as it was). Draws nothing from ``rng`` when the fraction is 0, so corpora built without
     mastering render exactly as before."""
     if cfg.fraction <= 0.0 or rng.uniform() >= cfg.fraction:
         return audio, {}
-    params = {"limit_db": round(float(rng.uniform(*cfg.limit_db)), 2),
-              "attack_s": round(float(math.exp(rng.uniform(*np.log(cfg.attack_s)))), 5),
-              "release_s": round(float(math.exp(rng.uniform(*np.log(cfg.release_s)))), 4)}
+    drawn = draw_settings(rng, cfg)
+    params = {"limit_db": round(drawn["limit_db"], 2), "attack_s": round(drawn["attack_s"], 5),
+              "release_s": round(drawn["release_s"], 4)}
     return limit(audio, sample_rate, params["limit_db"], params["attack_s"], params["release_s"]), params

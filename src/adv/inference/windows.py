@@ -45,8 +45,8 @@ TRACK_TOP_FRACTION = 1.0
 # with the most sectional damage found for at most 2.5 points more clean tracks flagged (runs of
 # 2-5 windows, factors 1/6-2/3): partial damage found 28 -> 65 %, clean tracks flagged 18.7 -> 20.0 %;
 # on test 20.5 -> 66.7 % and 15.4 -> 17.9 %, whole-track damage 85.9 -> 87.2 %.
-# With the shipped runs/v13 (threshold 0.25, run below 0.04): 60 % (test 64 %) of those tracks found,
-# 16.0 % (16.7 %) of clean tracks flagged.
+# With runs/v13 (threshold 0.25, run below 0.04): 60 % (test 64 %) of those tracks found, 16.0 % (16.7 %)
+# of clean tracks flagged; with the shipped runs/v14 (same threshold): 59 % (64 %), 14.7 % (16.7 %).
 TRACK_RUN_WINDOWS = 3
 TRACK_RUN_SCORE_FACTOR = 1.0 / 6.0
 
