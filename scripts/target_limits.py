@@ -9,9 +9,9 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
    `adv.training.target_limits.learning_curve`).
 
     .venv/bin/python scripts/target_limits.py --corpus ../corpus --features ../features \
-        --out runs/main/target_limits.json
+        --extra-features ../features_extra ../features_mastered --out runs/main/target_limits.json
 
-About 6 minutes on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
+About 8 minutes (16 with --extra-features) on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ from adv.training.train_head import HeadData
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _head_data(split: CachedSplit) -> HeadData:
-    return HeadData(np.zeros((len(split.labels), 0), np.float32), np.asarray(split.signal), split.labels, split.severity)
+def _head_data(*splits: CachedSplit) -> HeadData:
+    return HeadData(np.zeros((sum(len(s.labels) for s in splits), 0), np.float32),
+                    np.concatenate([np.asarray(s.signal) for s in splits]),
+                    np.concatenate([s.labels for s in splits]), np.concatenate([s.severity for s in splits]))
+
+
+def _groups(*splits: CachedSplit) -> np.ndarray:
+    return np.concatenate([s.index["source_track"].astype(str).to_numpy() for s in splits])
 
 
 def main() -> None:
@@ -44,6 +50,8 @@ def main() -> None:
     ap.add_argument("--features", required=True, help="its feature cache (train/val/test)")
     ap.add_argument("--model", default=str(SHIPPED_MODEL), help="detector file (default: the shipped one)")
     ap.add_argument("--config", default=str(ROOT / "configs/train.toml"), help="training config: [types] trees, clean weight")
+    ap.add_argument("--extra-features", nargs="*", default=[], help="feature caches of extra training clips from the "
+                    "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips")
     ap.add_argument("--draws", type=int, default=2, help="random track draws per share below 100 %%")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -68,13 +76,17 @@ def main() -> None:
         print(f"severity of {k} from the measured effect: {v}", flush=True)
 
     train, val, test = (CachedSplit(feat / s) for s in ("train", "val", "test"))
-    rows = learning_curve(_head_data(train), train.index["source_track"].astype(str).to_numpy(), _head_data(val),
-                          _head_data(test), cfg.get("types", {}), draws=a.draws, seed=int(cfg.get("seed", 0)),
-                          clean_weight=float(cfg.get("head", {}).get("clean_weight", 1.0)))
-    for r in rows:
-        print(f"learning curve: {r}", flush=True)
-    out["learning_curve"] = {"rows": rows, **summarise_curve(rows),
-                             "rule": "type trees on the signal features; threshold flags 15 % of the clean validation clips"}
+    curves = {"learning_curve": [train]}
+    if a.extra_features:
+        curves["learning_curve_with_extra"] = [train, *(CachedSplit(Path(f) / "train") for f in a.extra_features)]
+    for name, splits in curves.items():
+        rows = learning_curve(_head_data(*splits), _groups(*splits), _head_data(val), _head_data(test),
+                              cfg.get("types", {}), draws=a.draws, seed=int(cfg.get("seed", 0)),
+                              clean_weight=float(cfg.get("head", {}).get("clean_weight", 1.0)))
+        for r in rows:
+            print(f"{name}: {r}", flush=True)
+        out[name] = {"rows": rows, **summarise_curve(rows),
+                     "rule": "type trees on the signal features; threshold flags 15 % of the clean validation clips"}
     out["seconds"] = round(time.time() - t0, 1)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))

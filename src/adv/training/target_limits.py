@@ -111,7 +111,7 @@ def summarise_curve(rows: list[dict]) -> dict:
     """Mean test scores per share of tracks, and the gain per doubling of the tracks (least squares
     on log2 of the track count)."""
     fr = sorted({r["fraction"] for r in rows})
-    mean = {f: {k: float(np.mean([r[k] for r in rows if r["fraction"] == f])) for k in ("binary_f1", "macro_f1", "tracks")}
+    mean = {f: {k: float(np.mean([r[k] for r in rows if r["fraction"] == f])) for k in ("binary_f1", "macro_f1", "tracks", "clips")}
             for f in fr}
     out = {"by_fraction": {str(f): {k: round(v, 4) for k, v in m.items()} for f, m in mean.items()}}
     if len(fr) >= 2:
