@@ -203,16 +203,33 @@ def _render_job(args: tuple) -> dict:
         return {"clip_id": clip.clip_id, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _extra_sources_config(name: str, main: dict, config) -> dict:
+    """The sources file an extra-train table names, with the main file's reserved lists; a package
+    in both files would put its tracks in training and in validation/test, so that is refused."""
+    try:
+        extra = load_sources_config(name)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{config}: the extra sources file {name} does not exist") from e
+    shared = {p["name"] for p in extra.get("package", [])} & {p["name"] for p in main.get("package", [])}
+    if shared:
+        raise ConfigError(f"{name}: packages also in the main sources file: {', '.join(sorted(shared))}")
+    return {**extra, "reserved": sorted(set(extra.get("reserved", [])) | set(main.get("reserved", []))),
+            "reserved_files": sorted(set(extra.get("reserved_files", [])) | set(main.get("reserved_files", [])))}
+
+
 def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: bool = False,
                  seed: int | None = None, workers: int | None = None, n_clips: int | None = None,
                  extra_train: bool | str = False) -> dict:
     """Builds (or resumes) the corpus in ``out_dir``. ``extra_train``: only training clips, drawn with
     the plan seed, class weights, clip count and mastering of the config table it names
     (``True``: ``[extra_train]``) from the same training tracks (the splits stay those of
-    ``seed``), as extra training data beside a corpus built without it."""
+    ``seed``), as extra training data beside a corpus built without it. A table with ``sources``
+    (a sources file, e.g. ``sources_extra.toml``) takes its music from those packages instead, every
+    track of them in the training split."""
     t0 = time.time()
     cfg = load_toml(config)
     plan_kw: dict = {}
+    extra_sources = None
     if extra_train:
         table = "extra_train" if extra_train is True else str(extra_train)
         if not isinstance(cfg.get(table), dict) or "plan_seed" not in cfg[table]:
@@ -222,6 +239,9 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
                "n_clips": extra.get("n_clips", cfg["n_clips"]), "mastering": extra.get("mastering", cfg.get("mastering")),
                "extra_train": {"table": table, **extra}}
         plan_kw = {"plan_seed": int(extra["plan_seed"]), "id_prefix": f"x{int(extra['plan_seed'])}_"}
+        extra_sources = extra.get("sources")
+        if extra_sources:
+            cfg["splits"] = {"train": 1.0}  # none of these tracks is in validation or test
     mastering = Mastering.from_config(cfg.get("mastering"))
     seed = cfg["seed"] if seed is None else seed
     workers = workers or cfg.get("workers", 2)
@@ -235,11 +255,17 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         noise: list[SourceFile] = []
     else:
         n_clips = n_clips or cfg["n_clips"]
-        files = collect_sources(load_sources_config())
-        music = [f for f in files if f.role == "music"]
+        sources = load_sources_config()
+        files = collect_sources(sources)
         noise = screen_noise(sorted((f for f in files if f.role == "noise"), key=lambda f: str(f.path)), out,
                              NoiseFilter(**cfg.get("noise_filter", {})))
-        music += midi_sources([f for f in files if f.role == "midi"], cfg["midi"]["music21_scores"], seed, workers)
+        if extra_sources:
+            # music from other packages, all of it for training; the noise bank stays the main one
+            music = [f for f in collect_sources(_extra_sources_config(extra_sources, sources, config))
+                     if f.role == "music"]
+        else:
+            music = [f for f in files if f.role == "music"]
+            music += midi_sources([f for f in files if f.role == "midi"], cfg["midi"]["music21_scores"], seed, workers)
     tracks = scan_tracks(music, out, clip_s, filters, workers)
     plan = plan_corpus(tracks, cfg, n_clips, seed, **plan_kw)
     if extra_train:

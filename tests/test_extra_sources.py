@@ -1,0 +1,41 @@
+"""Extra training music from other packages (configs/sources_extra.toml, [extra_train_sources])."""
+
+import pytest
+
+from adv.config import load_toml
+from adv.data.corpus_build import _extra_sources_config
+from adv.data.sources import load_sources_config
+from adv.errors import ConfigError
+
+
+def test_shipped_extra_sources_are_disjoint_from_the_main_ones_and_not_reserved():
+    main, extra = load_sources_config(), load_sources_config("sources_extra.toml")
+    main_names = {p["name"] for p in main["package"]}
+    extra_names = [p["name"] for p in extra["package"]]
+    assert len(extra_names) == len(set(extra_names)) >= 20
+    assert not main_names & set(extra_names)
+    assert not set(main["reserved"]) & set(extra_names)
+    for p in extra["package"]:
+        assert p["licence"] and (p.get("music") or p.get("music_archives")), p["name"]
+    table = load_toml("data.toml")["extra_train_sources"]
+    assert table["sources"] == "sources_extra.toml" and "plan_seed" in table
+
+
+def test_extra_sources_config_keeps_the_reserved_lists(tmp_path):
+    f = tmp_path / "extra.toml"
+    f.write_text('[[package]]\nname = "new-music"\nlicence = "GPL-2+"\nmusic = ["*.ogg"]\n')
+    main = {"reserved": ["secret-data"], "reserved_files": ["hiss.flac"],
+            "package": [{"name": "old-music", "licence": "GPL", "music": ["*.ogg"]}]}
+    cfg = _extra_sources_config(str(f), main, "data.toml")
+    assert cfg["reserved"] == ["secret-data"] and cfg["reserved_files"] == ["hiss.flac"]
+    assert [p["name"] for p in cfg["package"]] == ["new-music"]
+
+
+def test_extra_sources_config_refuses_a_package_of_the_main_file_and_a_missing_file(tmp_path):
+    f = tmp_path / "extra.toml"
+    f.write_text('[[package]]\nname = "old-music"\nlicence = "GPL-2+"\nmusic = ["*.ogg"]\n')
+    main = {"package": [{"name": "old-music", "licence": "GPL", "music": ["*.ogg"]}]}
+    with pytest.raises(ConfigError, match="old-music"):
+        _extra_sources_config(str(f), main, "data.toml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        _extra_sources_config(str(tmp_path / "nope.toml"), main, "data.toml")
