@@ -39,3 +39,25 @@ def test_extra_sources_config_refuses_a_package_of_the_main_file_and_a_missing_f
         _extra_sources_config(str(f), main, "data.toml")
     with pytest.raises(ConfigError, match="does not exist"):
         _extra_sources_config(str(tmp_path / "nope.toml"), main, "data.toml")
+
+
+def test_bitrate_gate_rejects_a_low_rate_lossy_file_whole(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from adv.data.track_scan import Filters, scan_track
+
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((44100 * 12, 2))).astype(np.float32)
+    ogg, wav = tmp_path / "t.ogg", tmp_path / "t.wav"
+    sf.write(ogg, audio, 44100, format="OGG", subtype="VORBIS")
+    sf.write(wav, audio, 44100)
+    kbps = ogg.stat().st_size * 8 / 1000 / 12
+    low = scan_track(str(ogg), 10.0, Filters(min_lossy_kbps={"ogg": kbps * 2}))
+    assert low.rejected == {"low_bitrate_source": 1} and low.valid_offsets == []
+    assert low.source_kbps == pytest.approx(kbps, rel=0.01)
+    ok = scan_track(str(ogg), 10.0, Filters(min_lossy_kbps={"ogg": kbps / 2}))
+    assert "low_bitrate_source" not in ok.rejected and ok.valid_offsets
+    # lossless files and ungated extensions are not measured; no gate by default
+    assert scan_track(str(wav), 10.0, Filters(min_lossy_kbps={"ogg": 1e9})).source_kbps is None
+    assert scan_track(str(ogg), 10.0, Filters()).source_kbps is None

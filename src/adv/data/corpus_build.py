@@ -236,6 +236,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
             raise ConfigError(f"{config}: no [{table}] table with a plan_seed for --extra-train")
         extra = cfg[table]
         cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"]),
+               "filters": {**cfg["filters"], **extra.get("filters", {})},
                "n_clips": extra.get("n_clips", cfg["n_clips"]), "mastering": extra.get("mastering", cfg.get("mastering")),
                "extra_train": {"table": table, **extra}}
         plan_kw = {"plan_seed": int(extra["plan_seed"]), "id_prefix": f"x{int(extra['plan_seed'])}_"}

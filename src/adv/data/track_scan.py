@@ -2,11 +2,16 @@
 
 A window is rejected when it is near-silent, already band-limited (little energy above ~12 kHz),
 already clipped, or mono-collapsing (L ~ -R). Tracks are decoded at their full rate for this.
+With ``min_lossy_kbps`` (per file extension), a lossy file whose mean bit rate (file size over
+duration) is below it is rejected whole (``low_bitrate_source``): its "clean" clips would already
+carry codec damage.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +27,7 @@ class Filters:
     max_clipped_fraction: float = 0.002
     min_lr_correlation: float = -0.3
     window_hop_s: float = 2.5
+    min_lossy_kbps: dict[str, float] = field(default_factory=dict)  # e.g. {"ogg": 80}; empty: no bit-rate gate
 
 
 @dataclass
@@ -32,6 +38,7 @@ class TrackScan:
     valid_offsets: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    source_kbps: float | None = None  # mean bit rate of a gated lossy file
 
 
 def _db(x: float) -> float:
@@ -78,6 +85,12 @@ def scan_track(path: str, clip_seconds: float, filters: Filters) -> TrackScan:
     if audio.shape[1] < win:
         scan.rejected["too_short"] = 1
         return scan
+    limit = filters.min_lossy_kbps.get(Path(path).suffix.lower().lstrip("."))
+    if limit:
+        scan.source_kbps = round(os.path.getsize(path) * 8 / 1000 / scan.duration, 1)
+        if scan.source_kbps < limit:
+            scan.rejected["low_bitrate_source"] = 1
+            return scan
     for start in range(0, audio.shape[1] - win + 1, hop):
         problems = window_problems(audio[:, start:start + win], sr, filters)
         if problems:
