@@ -34,7 +34,10 @@ def _extra_line(cfg: dict) -> str:
         mastered = (f", {s['mastered_clips']} of them limited like loud masters before their damage (limiter "
                     f"{m['limit_db'][1]:g} to {m['limit_db'][0]:g} dB below the peak; adv.data.mastering)"
                     if s.get("mastered_clips") else "")
-        parts.append(f"{s['clips']} clips ({s['hours']} h) from the same {s['source_tracks']} training tracks, drawn "
+        where = (f"{s['source_tracks']} tracks of {len(s['packages'])} other packages ({s['extra_train']['sources']},"
+                 " all in training)" if s["extra_train"].get("sources")
+                 else f"the same {s['source_tracks']} training tracks")
+        parts.append(f"{s['clips']} clips ({s['hours']} h) from {where}, drawn "
                      f"with plan seed {s['extra_train']['plan_seed']} and class weights "
                      + ", ".join(f"{k} {v:g}" for k, v in s["extra_train"]["class_weights"].items()) + mastered)
     return ("- Extra training clips for the heads and trees (not the backbone; validation and test unchanged): "
@@ -137,7 +140,39 @@ def _limits_section(path: str, test: dict) -> list[str]:
         need = 2 ** ((0.93 - full["macro_f1"]) / gain)
         lines += [f"Macro-F1 gains {gain:.3f} per doubling of the tracks; at that rate (an extrapolation) 0.93 would"
                   f" take about {need:,.0f} times the {round(full['tracks'])} training tracks.", ""]
+    br = lim.get("by_source_bitrate", {})
+    if "test" in br:
+        val = {r["source"]: r for r in br.get("val", [])}
+        rows = [{"source file": r["source"] + (" kbit/s" if r["source"][0] in "<>0123456789" else ""),
+                 "val clean clips": val.get(r["source"], {}).get("clean_clips", ""),
+                 "val flagged %": _pct(val.get(r["source"], {}).get("clean_flagged")),
+                 "test clean clips": r["clean_clips"], "test flagged %": _pct(r["clean_flagged"]),
+                 "test damaged detected %": _pct(r["damaged_flagged"])} for r in br["test"]]
+        lines += ["4. Some \"clean\" clips are not clean. Most game soundtracks ship as lossy files, some at low bit"
+                  " rates, and the corpus screen only rejects windows with no energy above 12 kHz. Clean clips"
+                  " flagged (validation and test) by the bit rate of the source file they were cut from:", "",
+                  _table(rows, list(rows[0])), "",
+                  "Music from files above 128 kbit/s is flagged least; part of the clean class's false alarms are"
+                  " codec damage in the source that the label does not know about (the lossless files are the"
+                  " project's MIDI renders). The extra-sources build now"
+                  " leaves low-rate files out (`min_lossy_kbps`); the main corpus does not yet.", ""]
+    un = lim.get("unseen_packages")
+    if un:
+        worst = sorted(un["clean_false_alarms_by_package"].items(), key=lambda kv: -kv[1])[:4]
+        lines += [f"5. Packages never seen. On {un['clips']:,} clips from {un['packages']} Debian packages that no"
+                  " training, validation or test clip came from (`adv data build --extra-train extra_train_sources`,"
+                  f" before its bit-rate gate): binary F1 {un['binary_f1']:.4f}, macro-F1 {un['macro_f1']:.4f}, clean"
+                  f" false alarms {un['clean_false_alarm_rate']:.1%}, per-class F1 "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in un["per_class_f1"].items())
+                  + "; severity MAE " + ", ".join(f"{k} {v:.1f}" for k, v in un["severity_mae_pp"].items())
+                  + ". The false alarms gather in a few packages: "
+                  + ", ".join(f"{k} {v:.0%}" for k, v in worst)
+                  + " of their clean clips.", ""]
     return lines
+
+
+def _pct(x) -> str | float:
+    return "" if x is None or x == "" else round(100 * x, 1)
 
 
 def main() -> None:

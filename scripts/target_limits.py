@@ -6,19 +6,25 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
 2. how well severity follows from what each generator measured against the undamaged original
    (`adv.training.target_limits.severity_from_measured_effect`), next to the detector's MAE;
 3. a learning curve over the training source tracks (type trees on the signal features,
-   `adv.training.target_limits.learning_curve`).
+   `adv.training.target_limits.learning_curve`);
+4. validation and test clips flagged per bit rate of the source file they were cut from (ffprobe);
+5. with --unseen, the detector on clips from packages it never learnt from.
 
     .venv/bin/python scripts/target_limits.py --corpus ../corpus --features ../features \
-        --extra-features ../features_extra ../features_mastered --out runs/main/target_limits.json
+        --extra-features ../features_extra ../features_mastered --unseen ../features_sources/train \
+        --out runs/main/target_limits.json
 
-About 8 minutes (16 with --extra-features) on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
+About 10 minutes (18 with --extra-features) on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +34,11 @@ from adv.config import load_toml
 from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import SHIPPED_MODEL
 from adv.training.evaluate import evaluate_model_on_cache
-from adv.training.target_limits import learning_curve, severity_from_measured_effect, summarise_curve
+from adv.models.model_file import load_detector
+from adv.training.evaluate import predict_cached
+from adv.training.metrics import compute_metrics
+from adv.training.target_limits import (false_alarms_by_bin, learning_curve, severity_from_measured_effect,
+                                        source_bitrate_bin, summarise_curve)
 from adv.training.train_head import HeadData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +54,53 @@ def _groups(*splits: CachedSplit) -> np.ndarray:
     return np.concatenate([s.index["source_track"].astype(str).to_numpy() for s in splits])
 
 
+def _probe(path: str) -> tuple[str, float]:
+    """(codec, kbit/s) of a source file by ffprobe; ("?", -1) when it cannot be read."""
+    try:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=bit_rate:stream=codec_name",
+                              "-of", "json", path], capture_output=True, text=True, timeout=60)
+        j = json.loads(out.stdout)
+        return str(j["streams"][0]["codec_name"]), float(j["format"].get("bit_rate", 0)) / 1000
+    except (OSError, ValueError, KeyError, IndexError, subprocess.TimeoutExpired):
+        return "?", -1.0
+
+
+def by_source_bitrate(model: str, feat: Path, corpus: Path) -> dict:
+    """Validation and test clips flagged per bit rate of their source file (needs ffprobe and the
+    source files the corpus was cut from, listed in its tracks.jsonl)."""
+    if shutil.which("ffprobe") is None:
+        return {"skipped": "ffprobe is not installed"}
+    tracks = [json.loads(line) for line in (corpus / "tracks.jsonl").read_text().splitlines() if line.strip()]
+    with ThreadPoolExecutor(4) as ex:
+        probed = dict(zip((t["track_id"] for t in tracks), ex.map(_probe, (t["path"] for t in tracks))))
+    det, meta = load_detector(model)
+    out = {}
+    for name in ("val", "test"):
+        split = CachedSplit(feat / name)
+        probs, _ = predict_cached(det, split)
+        bins = np.array([source_bitrate_bin(*probed.get(t, ("?", -1.0)))
+                         for t in split.index["source_track"].astype(str)])
+        out[name] = false_alarms_by_bin(probs[:, 0] < meta["threshold"], split.labels[:, 0] == 1, bins)
+    return out
+
+
+def unseen_packages(model: str, split_dir: Path) -> dict:
+    """The detector on clips from packages it never learnt from (e.g. the extra-sources corpus)."""
+    det, meta = load_detector(model)
+    split = CachedSplit(split_dir)
+    probs, sev = predict_cached(det, split)
+    thr = meta["threshold"]
+    m = compute_metrics(split.labels, probs, split.severity, sev, thr, meta.get("kind_threshold", thr))
+    clean = split.labels[:, 0] == 1
+    pkg = split.index["source_track"].astype(str).str.split(":").str[0].to_numpy()
+    fa = {p: round(float((probs[clean & (pkg == p), 0] < thr).mean()), 3) for p in sorted(set(pkg[clean]))}
+    return {"features": str(split_dir), "clips": m["n"], "packages": len(set(pkg)), "binary_f1": round(m["binary_f1"], 4),
+            "macro_f1": round(m["macro_f1"], 4), "clean_false_alarm_rate": round(float((probs[clean, 0] < thr).mean()), 4),
+            "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
+            "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()},
+            "clean_false_alarms_by_package": fa}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True, help="corpus folder (its manifest.csv)")
@@ -52,6 +109,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "configs/train.toml"), help="training config: [types] trees, clean weight")
     ap.add_argument("--extra-features", nargs="*", default=[], help="feature caches of extra training clips from the "
                     "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips")
+    ap.add_argument("--unseen", default=None, help="a cached split of clips from packages the model never learnt "
+                    "from (e.g. ../features_sources/train, built with --extra-train extra_train_sources)")
     ap.add_argument("--draws", type=int, default=2, help="random track draws per share below 100 %%")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -74,6 +133,12 @@ def main() -> None:
     out["severity_from_measured_effect"] = severity_from_measured_effect(manifest)
     for k, v in out["severity_from_measured_effect"].items():
         print(f"severity of {k} from the measured effect: {v}", flush=True)
+
+    out["by_source_bitrate"] = by_source_bitrate(a.model, feat, Path(a.corpus))
+    print(f"by source bit rate: {out['by_source_bitrate']}", flush=True)
+    if a.unseen:
+        out["unseen_packages"] = unseen_packages(a.model, Path(a.unseen))
+        print(f"unseen packages: {out['unseen_packages']}", flush=True)
 
     train, val, test = (CachedSplit(feat / s) for s in ("train", "val", "test"))
     curves = {"learning_curve": [train]}

@@ -62,3 +62,19 @@ def test_learning_curve_rows_and_summary():
     s = summarise_curve(rows)
     assert set(s["by_fraction"]) == {"0.25", "1.0"} and "macro_f1_gain_per_doubling" in s
     assert s["by_fraction"]["1.0"]["tracks"] == pytest.approx(30)
+
+
+def test_source_bitrate_bins_and_false_alarms_per_bin():
+    from adv.training.target_limits import false_alarms_by_bin, source_bitrate_bin
+
+    assert [source_bitrate_bin(c, k) for c, k in [("vorbis", 64), ("vorbis", 96), ("opus", 120), ("mp3", 320),
+                                                  ("flac", 900), ("pcm_s16le", 1411), ("vorbis", -1)]] == \
+        ["<= 80", "81-100", "101-128", "> 128", "lossless", "lossless", "unknown"]
+    flagged = np.array([1, 0, 0, 0, 1, 1], bool)
+    clean = np.array([1, 1, 1, 1, 0, 0], bool)
+    bins = np.array(["<= 80", "<= 80", "> 128", "> 128", "> 128", "<= 80"])
+    rows = {r["source"]: r for r in false_alarms_by_bin(flagged, clean, bins)}
+    assert list(rows) == ["<= 80", "> 128"]
+    assert rows["<= 80"] == {"source": "<= 80", "clean_clips": 2, "clean_flagged": 0.5, "damaged_clips": 1,
+                             "damaged_flagged": 1.0}
+    assert rows["> 128"]["clean_flagged"] == 0.0 and rows["> 128"]["damaged_clips"] == 1

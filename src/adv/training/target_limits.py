@@ -7,6 +7,9 @@ targets" section (`scripts/target_limits.py` runs them on a corpus and its featu
   The label is the effect's setting; the same setting changes different music by different amounts.
   This predictor needs the original, which the detector never has, so its error is a reference
   point for the severity target, not a bound.
+* `false_alarms_by_bin` with `source_bitrate_bin`: clean clips flagged per bit rate of the source
+  file they were cut from. Many game soundtracks are lossy files, some at 60-80 kbit/s, and their
+  "clean" clips already carry codec damage.
 * `learning_curve`: the type trees (the detector's tree half, on the signal features) trained on a
   growing share of the training source tracks, scored on the test split with one fixed decision
   rule: how much more music buys.
@@ -119,3 +122,29 @@ def summarise_curve(rows: list[dict]) -> dict:
         for k in ("binary_f1", "macro_f1"):
             out[f"{k}_gain_per_doubling"] = round(float(np.polyfit(lx, [r[k] for r in rows], 1)[0]), 4)
     return out
+
+
+def source_bitrate_bin(codec: str, kbps: float) -> str:
+    """The quality bin of a source file: lossless, or the lossy codec's bit rate (kbit/s, all channels)."""
+    if codec in ("flac", "wav", "alac") or codec.startswith("pcm_"):
+        return "lossless"
+    if kbps <= 0:
+        return "unknown"
+    return "<= 80" if kbps <= 80 else "81-100" if kbps <= 100 else "101-128" if kbps <= 128 else "> 128"
+
+
+BITRATE_BINS = ("<= 80", "81-100", "101-128", "> 128", "lossless", "unknown")
+
+
+def false_alarms_by_bin(flagged: np.ndarray, is_clean: np.ndarray, bins: np.ndarray) -> list[dict]:
+    """Clean clips and the share of them flagged, and damaged clips and the share detected, per bin."""
+    rows = []
+    for b in BITRATE_BINS:
+        m = bins == b
+        if not m.any():
+            continue
+        c, d = m & is_clean, m & ~is_clean
+        rows.append({"source": b, "clean_clips": int(c.sum()),
+                     "clean_flagged": round(float(flagged[c].mean()), 3) if c.any() else None,
+                     "damaged_clips": int(d.sum()), "damaged_flagged": round(float(flagged[d].mean()), 3) if d.any() else None})
+    return rows
