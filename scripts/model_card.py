@@ -190,6 +190,7 @@ def main() -> None:
                     "through the validator)")
     ap.add_argument("--limits", default=None, help="JSON written by scripts/target_limits.py: the section on what "
                     "limits the targets")
+    ap.add_argument("--limits-note", default="", help="a paragraph added to the section on what limits the targets")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "src/adv/assets/MODEL_CARD.md"))
     args = ap.parse_args()
     run, corpus = Path(args.run_dir), Path(args.corpus_dir)
@@ -369,7 +370,7 @@ def main() -> None:
                            "flagged %": round(100 * r["flagged"], 1)} for k, d in measured.items() for r in d["rows"]],
                          ["kind", "measure", "range", "n", "flagged %"]), ""]
     if args.limits:
-        lines += _limits_section(args.limits, t)
+        lines += _limits_section(args.limits, t) + ([args.limits_note, ""] if args.limits_note else [])
     var = t.get("detection_rate_by_variant", {})
     weak = sorted(((v["detected"], k, v["n"]) for k, v in var.items() if v["n"] >= 10))[:8]
     lines += ["## Known weaknesses",
