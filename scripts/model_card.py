@@ -111,7 +111,7 @@ def _limits_section(path: str, test: dict) -> list[str]:
     gain = lc.get("macro_f1_gain_per_doubling", 0.0)
     lines = ["## What limits the targets (scripts/target_limits.py)",
              "The targets are binary F1 >= 0.97, macro-F1 >= 0.93, every class F1 >= 0.85 and severity MAE <= 5 points"
-             " on the test split. Three measurements of what stands in the way:", "",
+             " on the test split. What stands in the way, measured:", "",
              "1. Faint damage is not the whole gap. Test metrics when only clean clips and damage of at least a"
              " severity count (the same detector and threshold):", "", _table(strata, list(strata[0])), "",
              f"With only the strongest damage counted, EQ F1 is still {strata[-1]['F1 eq']} and the clean false-alarm"
