@@ -2,7 +2,8 @@
 """What limits the quality targets of issue 3 (binary F1 >= 0.97, macro-F1 >= 0.93, every class
 F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cache:
 
-1. the detector's test metrics when only stronger damage counts (`adv evaluate --min-severity`);
+1. the detector's test metrics when only stronger damage counts (as `evaluate_model_on_cache(...,
+   min_severity=)` counts it);
 2. how well severity follows from what each generator measured against the undamaged original
    (`adv.training.target_limits.severity_from_measured_effect`), next to the detector's MAE;
 3. a learning curve over the training source tracks (type trees on the signal features,
@@ -14,7 +15,7 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
         --extra-features ../features_extra ../features_mastered --unseen ../features_sources/train \
         --out runs/main/target_limits.json
 
-About 10 minutes (18 with --extra-features) on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
+About 6 minutes (14 with --extra-features) on 2 cores for corpus v5. `scripts/model_card.py --limits FILE` renders the JSON.
 """
 
 from __future__ import annotations
@@ -32,10 +33,8 @@ import pandas as pd
 
 from adv.config import load_toml
 from adv.features.feature_cache import CachedSplit
-from adv.models.model_file import SHIPPED_MODEL
-from adv.training.evaluate import evaluate_model_on_cache
-from adv.models.model_file import load_detector
-from adv.training.evaluate import predict_cached
+from adv.models.model_file import SHIPPED_MODEL, load_detector
+from adv.training.evaluate import predict_cached, severity_floor_mask
 from adv.training.metrics import compute_metrics
 from adv.training.target_limits import (false_alarms_by_bin, learning_curve, severity_from_measured_effect,
                                         source_bitrate_bin, summarise_curve)
@@ -65,28 +64,39 @@ def _probe(path: str) -> tuple[str, float]:
         return "?", -1.0
 
 
-def by_source_bitrate(model: str, feat: Path, corpus: Path) -> dict:
-    """Validation and test clips flagged per bit rate of their source file (needs ffprobe and the
-    source files the corpus was cut from, listed in its tracks.jsonl)."""
+def by_min_severity(split: CachedSplit, probs: np.ndarray, sev: np.ndarray, meta: dict) -> dict:
+    """Test metrics when only clean clips and damage of at least 0 / 0.25 / 0.5 / 0.75 count."""
+    thr = meta["threshold"]
+    out = {}
+    for s in (0.0, 0.25, 0.5, 0.75):
+        keep = severity_floor_mask(split.severity, s)
+        labels = split.labels[keep]
+        m = compute_metrics(labels, probs[keep], split.severity[keep], sev[keep], thr, meta.get("kind_threshold", thr))
+        out[str(s)] = {"n": m["n"], "binary_f1": round(m["binary_f1"], 4), "macro_f1": round(m["macro_f1"], 4),
+                       "clean_false_alarm_rate": round(float((probs[keep][labels[:, 0] == 1, 0] < thr).mean()), 4),
+                       "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
+                       "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()}}
+    return out
+
+
+def by_source_bitrate(splits: dict[str, tuple[CachedSplit, np.ndarray]], threshold: float, corpus: Path) -> dict:
+    """Clips flagged per bit rate of their source file, for each (split, clean scores) given (needs
+    ffprobe and the source files the corpus was cut from, listed in its tracks.jsonl)."""
     if shutil.which("ffprobe") is None:
         return {"skipped": "ffprobe is not installed"}
     tracks = [json.loads(line) for line in (corpus / "tracks.jsonl").read_text().splitlines() if line.strip()]
     with ThreadPoolExecutor(4) as ex:
         probed = dict(zip((t["track_id"] for t in tracks), ex.map(_probe, (t["path"] for t in tracks))))
-    det, meta = load_detector(model)
     out = {}
-    for name in ("val", "test"):
-        split = CachedSplit(feat / name)
-        probs, _ = predict_cached(det, split)
+    for name, (split, probs) in splits.items():
         bins = np.array([source_bitrate_bin(*probed.get(t, ("?", -1.0)))
                          for t in split.index["source_track"].astype(str)])
-        out[name] = false_alarms_by_bin(probs[:, 0] < meta["threshold"], split.labels[:, 0] == 1, bins)
+        out[name] = false_alarms_by_bin(probs[:, 0] < threshold, split.labels[:, 0] == 1, bins)
     return out
 
 
-def unseen_packages(model: str, split_dir: Path) -> dict:
+def unseen_packages(det, meta: dict, split_dir: Path) -> dict:
     """The detector on clips from packages it never learnt from (e.g. the extra-sources corpus)."""
-    det, meta = load_detector(model)
     split = CachedSplit(split_dir)
     probs, sev = predict_cached(det, split)
     thr = meta["threshold"]
@@ -120,27 +130,24 @@ def main() -> None:
     cfg = load_toml(a.config)
 
     out: dict = {"corpus": a.corpus, "features": a.features, "model": a.model}
-    strata = {}
-    for s in (0.0, 0.25, 0.5, 0.75):
-        m = evaluate_model_on_cache(a.model, feat / "test", min_severity=s)
-        strata[str(s)] = {"n": m["n"], "binary_f1": round(m["binary_f1"], 4), "macro_f1": round(m["macro_f1"], 4),
-                          "clean_false_alarm_rate": round(m["clean_false_alarm_rate"], 4),
-                          "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
-                          "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()}}
-        print(f"test, damage with severity >= {s}: {strata[str(s)]}", flush=True)
-    out["test_by_min_severity"] = strata
+    det, meta = load_detector(a.model)
+    train, val, test = (CachedSplit(feat / s) for s in ("train", "val", "test"))
+    preds = {name: predict_cached(det, split) for name, split in (("val", val), ("test", test))}
+    out["test_by_min_severity"] = by_min_severity(test, *preds["test"], meta)
+    for s, v in out["test_by_min_severity"].items():
+        print(f"test, damage with severity >= {s}: {v}", flush=True)
 
     out["severity_from_measured_effect"] = severity_from_measured_effect(manifest)
     for k, v in out["severity_from_measured_effect"].items():
         print(f"severity of {k} from the measured effect: {v}", flush=True)
 
-    out["by_source_bitrate"] = by_source_bitrate(a.model, feat, Path(a.corpus))
+    out["by_source_bitrate"] = by_source_bitrate({"val": (val, preds["val"][0]), "test": (test, preds["test"][0])},
+                                                 meta["threshold"], Path(a.corpus))
     print(f"by source bit rate: {out['by_source_bitrate']}", flush=True)
     if a.unseen:
-        out["unseen_packages"] = unseen_packages(a.model, Path(a.unseen))
+        out["unseen_packages"] = unseen_packages(det, meta, Path(a.unseen))
         print(f"unseen packages: {out['unseen_packages']}", flush=True)
 
-    train, val, test = (CachedSplit(feat / s) for s in ("train", "val", "test"))
     curves = {"learning_curve": [train]}
     if a.extra_features:
         curves["learning_curve_with_extra"] = [train, *(CachedSplit(Path(f) / "train") for f in a.extra_features)]

@@ -61,6 +61,13 @@ def detection_by_measured_effect(flagged: np.ndarray, index: pd.DataFrame, manif
     return out
 
 
+def severity_floor_mask(sev_true: np.ndarray, min_severity: float) -> np.ndarray:
+    """Clips counted when only damage of at least ``min_severity`` counts: clean clips and clips whose
+    strongest damage reaches it."""
+    worst = sev_true.max(axis=1)
+    return (worst == 0) | (worst >= min_severity)
+
+
 def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0,
                             manifest: str | Path | None = None) -> dict:
     """Metrics on a cached split; with min_severity, only clean clips and clips whose strongest
@@ -71,8 +78,7 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
     idx = split.index
     labels, sev_true = split.labels, split.severity
     if min_severity > 0:
-        worst = sev_true.max(axis=1)
-        keep = (worst == 0) | (worst >= min_severity)
+        keep = severity_floor_mask(sev_true, min_severity)
         probs, sev, labels, sev_true = probs[keep], sev[keep], labels[keep], sev_true[keep]
         idx = idx[keep].reset_index(drop=True)
     thr = meta.get("threshold", 0.5)
