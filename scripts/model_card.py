@@ -159,9 +159,12 @@ def _limits_section(path: str, test: dict) -> list[str]:
     un = lim.get("unseen_packages")
     if un:
         worst = sorted(un["clean_false_alarms_by_package"].items(), key=lambda kv: -kv[1])[:4]
+        other = un.get("model", lim.get("model")) != lim.get("model")
         lines += [f"5. Packages never seen. On {un['clips']:,} clips from {un['packages']} Debian packages that no"
                   " training, validation or test clip came from (`adv data build --extra-train extra_train_sources`,"
-                  f" before its bit-rate gate): binary F1 {un['binary_f1']:.4f}, macro-F1 {un['macro_f1']:.4f}, clean"
+                  " before its bit-rate gate)"
+                  + (f", measured with `{un['model']}`, a model that never learnt from them" if other else "")
+                  + f": binary F1 {un['binary_f1']:.4f}, macro-F1 {un['macro_f1']:.4f}, clean"
                   f" false alarms {un['clean_false_alarm_rate']:.1%}, per-class F1 "
                   + ", ".join(f"{k} {v:.3f}" for k, v in un["per_class_f1"].items())
                   + "; severity MAE " + ", ".join(f"{k} {v:.1f}" for k, v in un["severity_mae_pp"].items())

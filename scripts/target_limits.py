@@ -9,7 +9,8 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
 3. a learning curve over the training source tracks (type trees on the signal features,
    `adv.training.target_limits.learning_curve`);
 4. validation and test clips flagged per bit rate of the source file they were cut from (ffprobe);
-5. with --unseen, the detector on clips from packages it never learnt from.
+5. with --unseen, the detector on clips from packages it never learnt from (--unseen-model: another
+   detector for this one, e.g. the model from before those packages joined the training data).
 
     .venv/bin/python scripts/target_limits.py --corpus ../corpus --features ../features \
         --extra-features ../features_extra ../features_mastered --unseen ../features_sources/train \
@@ -121,6 +122,8 @@ def main() -> None:
                     "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips")
     ap.add_argument("--unseen", default=None, help="a cached split of clips from packages the model never learnt "
                     "from (e.g. ../features_sources/train, built with --extra-train extra_train_sources)")
+    ap.add_argument("--unseen-model", default=None, help="detector for --unseen (default: --model), e.g. one that "
+                    "never learnt from those packages when --model did")
     ap.add_argument("--draws", type=int, default=2, help="random track draws per share below 100 %%")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -145,7 +148,8 @@ def main() -> None:
                                                  meta["threshold"], Path(a.corpus))
     print(f"by source bit rate: {out['by_source_bitrate']}", flush=True)
     if a.unseen:
-        out["unseen_packages"] = unseen_packages(det, meta, Path(a.unseen))
+        udet, umeta = load_detector(a.unseen_model) if a.unseen_model else (det, meta)
+        out["unseen_packages"] = {"model": a.unseen_model or a.model, **unseen_packages(udet, umeta, Path(a.unseen))}
         print(f"unseen packages: {out['unseen_packages']}", flush=True)
 
     curves = {"learning_curve": [train]}
