@@ -5,7 +5,9 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
 1. the detector's test metrics when only stronger damage counts (as `evaluate_model_on_cache(...,
    min_severity=)` counts it);
 2. how well severity follows from what each generator measured against the undamaged original
-   (`adv.training.target_limits.severity_from_measured_effect`), next to the detector's MAE;
+   (`adv.training.target_limits.severity_from_measured_effect`), next to the detector's MAE, and
+   how well severity trees would learn eq and phase severities defined by that measured effect
+   instead of the setting (`severity_as_measured_effect`);
 3. a learning curve over the training source tracks (type trees on the signal features,
    `adv.training.target_limits.learning_curve`);
 4. validation and test clips flagged per bit rate of the source file they were cut from (ffprobe);
@@ -37,8 +39,15 @@ from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 from adv.training.evaluate import predict_cached, severity_floor_mask
 from adv.training.metrics import compute_metrics
-from adv.training.target_limits import (false_alarms_by_bin, learning_curve, severity_from_measured_effect,
-                                        source_bitrate_bin, summarise_curve)
+from adv.training.package_holdout import metrics_on_packages
+from adv.training.target_limits import (
+    false_alarms_by_bin,
+    learning_curve,
+    severity_as_measured_effect,
+    severity_from_measured_effect,
+    source_bitrate_bin,
+    summarise_curve,
+)
 from adv.training.train_head import HeadData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,22 +105,6 @@ def by_source_bitrate(splits: dict[str, tuple[CachedSplit, np.ndarray]], thresho
     return out
 
 
-def unseen_packages(det, meta: dict, split_dir: Path) -> dict:
-    """The detector on clips from packages it never learnt from (e.g. the extra-sources corpus)."""
-    split = CachedSplit(split_dir)
-    probs, sev = predict_cached(det, split)
-    thr = meta["threshold"]
-    m = compute_metrics(split.labels, probs, split.severity, sev, thr, meta.get("kind_threshold", thr))
-    clean = split.labels[:, 0] == 1
-    pkg = split.index["source_track"].astype(str).str.split(":").str[0].to_numpy()
-    fa = {p: round(float((probs[clean & (pkg == p), 0] < thr).mean()), 3) for p in sorted(set(pkg[clean]))}
-    return {"features": str(split_dir), "clips": m["n"], "packages": len(set(pkg)), "binary_f1": round(m["binary_f1"], 4),
-            "macro_f1": round(m["macro_f1"], 4), "clean_false_alarm_rate": round(float((probs[clean, 0] < thr).mean()), 4),
-            "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
-            "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()},
-            "clean_false_alarms_by_package": fa}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True, help="corpus folder (its manifest.csv)")
@@ -143,13 +136,18 @@ def main() -> None:
     out["severity_from_measured_effect"] = severity_from_measured_effect(manifest)
     for k, v in out["severity_from_measured_effect"].items():
         print(f"severity of {k} from the measured effect: {v}", flush=True)
+    out["severity_as_measured_effect"] = severity_as_measured_effect(
+        (manifest, train.index["clip_id"], train.signal), (manifest, test.index["clip_id"], test.signal),
+        seed=int(cfg.get("seed", 0)))
+    for k, v in out["severity_as_measured_effect"].items():
+        print(f"severity of {k} defined by its measured effect: {v}", flush=True)
 
     out["by_source_bitrate"] = by_source_bitrate({"val": (val, preds["val"][0]), "test": (test, preds["test"][0])},
                                                  meta["threshold"], Path(a.corpus))
     print(f"by source bit rate: {out['by_source_bitrate']}", flush=True)
     if a.unseen:
         udet, umeta = load_detector(a.unseen_model) if a.unseen_model else (det, meta)
-        out["unseen_packages"] = {"model": a.unseen_model or a.model, **unseen_packages(udet, umeta, Path(a.unseen))}
+        out["unseen_packages"] = {"model": a.unseen_model or a.model, **metrics_on_packages(udet, umeta, Path(a.unseen))}
         print(f"unseen packages: {out['unseen_packages']}", flush=True)
 
     curves = {"learning_curve": [train]}

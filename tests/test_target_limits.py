@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adv.training.target_limits import learning_curve, severity_from_measured_effect, summarise_curve
+from adv.training.target_limits import (
+    learning_curve,
+    severity_as_measured_effect,
+    severity_from_measured_effect,
+    summarise_curve,
+)
 from adv.training.train_head import HeadData
 
 
@@ -78,3 +83,27 @@ def test_source_bitrate_bins_and_false_alarms_per_bin():
     assert rows["<= 80"] == {"source": "<= 80", "clean_clips": 2, "clean_flagged": 0.5, "damaged_clips": 1,
                              "damaged_flagged": 1.0}
     assert rows["> 128"]["clean_flagged"] == 0.0 and rows["> 128"]["damaged_clips"] == 1
+
+
+def test_severity_as_measured_effect_learns_a_visible_effect_and_not_a_hidden_setting():
+    """The setting is hidden (unrelated to the features); the measured effect is in feature 0: the
+    effect-defined label is learnt, the setting is not."""
+    rng = np.random.default_rng(3)
+
+    def part(n: int, offset: int):
+        rows, sig = [], rng.normal(size=(n + 1, 4)).astype(np.float32)
+        for i in range(n):
+            lsd = float(rng.uniform(0, 20))
+            sig[i, 0] = lsd / 10
+            p = {"kind": "eq", "severity": float(rng.uniform(0.05, 1.0)), "log_spectral_distance_db": lsd}
+            rows.append({"clip_id": f"c{offset + i}", "labels": "eq", "params": json.dumps([p])})
+        rows.append({"clip_id": f"c{offset + n}", "labels": "clean", "params": "[]"})
+        man = pd.DataFrame(rows)
+        return man, man["clip_id"], sig
+
+    out = severity_as_measured_effect(part(600, 0), part(200, 10_000), inputs={"eq": "log_spectral_distance_db",
+                                                                             "phase": "mono_loss_db"})
+    eq = out["eq"]
+    assert eq["n_train"] == 600 and eq["n_test"] == 200 and "phase" not in out
+    assert eq["mae_pp_effect_label"] < 5.0
+    assert eq["mae_pp_setting_label"] > 0.8 * eq["mae_pp_setting_label_constant"]

@@ -77,6 +77,55 @@ def severity_from_measured_effect(manifest: pd.DataFrame, folds: int = 5, seed: 
     return out
 
 
+# per kind: the one measured effect that a severity defined by the effect would follow (eq: how far the
+# spectrum moved; phase: how much level a mono downmix loses, absolute)
+EFFECT_SEVERITY_INPUT = {"eq": "log_spectral_distance_db", "phase": "mono_loss_db"}
+
+
+def _kind_clips(manifest: pd.DataFrame, clip_ids: pd.Series, signal: np.ndarray, kind: str,
+                key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(signal features, |measured effect|, setting severity) of the single-kind clips of `kind`
+    that are both in the manifest and in the feature cache (`clip_ids` row-aligned with `signal`)."""
+    rows = manifest[manifest["labels"].astype(str) == kind]
+    pos = {c: i for i, c in enumerate(clip_ids.astype(str))}
+    keep = [(pos[c], t) for c, t in zip(rows["clip_id"].astype(str), rows["params"]) if c in pos]
+    params = [next(d for d in json.loads(t) if d.get("kind") == kind) for _, t in keep]
+    x = np.asarray(signal)[[i for i, _ in keep]].astype(np.float32) if keep else np.zeros((0, signal.shape[1]))
+    effect = np.array([abs(float(p.get(key, np.nan))) for p in params])
+    setting = np.array([float(p["severity"]) for p in params])
+    ok = np.isfinite(effect)
+    return x[ok], effect[ok], setting[ok]
+
+
+def severity_as_measured_effect(train: tuple[pd.DataFrame, pd.Series, np.ndarray],
+                                test: tuple[pd.DataFrame, pd.Series, np.ndarray],
+                                inputs: dict[str, str] | None = None, seed: int = 0) -> dict:
+    """Would a severity defined by the damage's measured effect be learnable where the setting is not?
+
+    Per kind in `inputs` (default `EFFECT_SEVERITY_INPUT`): a label from the measured effect, its rank
+    among the training clips mapped onto the training clips' setting severities (the same distribution,
+    so the two MAEs compare), and severity trees on the signal features (as the detector's) fitted once
+    to the setting and once to that label, on the training single-kind clips; test MAE of each, and of a
+    constant (the training median). `train` / `test`: (manifest, cache clip ids, cache signal features)."""
+    out = {}
+    for kind, key in (inputs or EFFECT_SEVERITY_INPUT).items():
+        xtr, etr, str_ = _kind_clips(*train, kind, key)
+        xte, ete, ste = _kind_clips(*test, kind, key)
+        if len(str_) < 20 or len(ste) < 5:
+            continue
+        qs = np.linspace(0.0, 1.0, 201)
+        e_q, s_q = np.quantile(etr, qs), np.quantile(str_, qs)
+        res = {"input": key, "n_train": int(len(str_)), "n_test": int(len(ste)),
+               "spearman_effect_setting": round(float(pd.Series(etr).corr(pd.Series(str_), method="spearman")), 3)}
+        for name, ytr, yte in (("setting", str_, ste), ("effect", np.interp(etr, e_q, s_q), np.interp(ete, e_q, s_q))):
+            reg = HistGradientBoostingRegressor(loss="absolute_error", max_iter=400, max_leaf_nodes=15,
+                                                random_state=seed).fit(xtr, ytr)
+            res[f"mae_pp_{name}_label"] = round(float(np.abs(np.clip(reg.predict(xte), 0, 1) - yte).mean() * 100), 1)
+            res[f"mae_pp_{name}_label_constant"] = round(float(np.abs(np.median(ytr) - yte).mean() * 100), 1)
+        out[kind] = res
+    return out
+
+
 def _clean_fa_threshold(clean_prob: np.ndarray, is_clean: np.ndarray, false_alarm_rate: float) -> float:
     """The clean-score threshold that flags `false_alarm_rate` of the clean clips."""
     return float(np.quantile(clean_prob[is_clean], false_alarm_rate))
