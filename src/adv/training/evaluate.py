@@ -19,7 +19,7 @@ from adv.training.metrics import compute_metrics, format_confusion, threshold_ta
 def predict_cached(model, split: CachedSplit, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     probs, sevs = [], []
     for s in range(0, len(split), batch):
-        mel = torch.from_numpy(np.asarray(split.logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
+        mel = torch.from_numpy(np.array(split.logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
         sig = torch.from_numpy(split.signal[s:s + batch])
         p, v = model(mel, sig)
         probs.append(p.numpy())

@@ -42,7 +42,7 @@ def predict_logmel(model: BackboneWithHead, logmel: np.ndarray, batch: int = 32)
     model.eval()
     probs, sevs, embs = [], [], []
     for s in range(0, len(logmel), batch):
-        x = torch.from_numpy(np.asarray(logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
+        x = torch.from_numpy(np.array(logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
         out = model(x)
         probs.append(torch.sigmoid(out["type_logits"]).numpy())
         sevs.append(out["severity"].numpy())
