@@ -15,10 +15,11 @@ F1 >= 0.85, severity MAE <= 5 points), measured on a corpus and its feature cach
    detector for this one, e.g. the model from before those packages joined the training data).
 
     .venv/bin/python scripts/target_limits.py --corpus ../corpus --features ../features \
-        --extra-features ../features_extra ../features_mastered --unseen ../features_sources/train \
+        --extra-features ../features_extra ../features_mastered \
+        --unseen ../features_sources_ungated/train --unseen-model runs/v14/detector.pt \
         --out runs/main/target_limits.json
 
-Corpus v5 on 2 cores: 16.5 min with --extra-features, measured before the predictions were shared (now fewer). `scripts/model_card.py --limits FILE` renders the JSON.
+Corpus v5 on 2 cores: 10 min with --extra-features and --unseen (runs/v17). `scripts/model_card.py --limits FILE` renders the JSON.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from adv.config import load_toml
 from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 from adv.training.evaluate import predict_cached, severity_floor_mask
-from adv.training.metrics import compute_metrics
+from adv.training.metrics import rounded_summary
 from adv.training.package_holdout import metrics_on_packages
 from adv.training.target_limits import (
     false_alarms_by_bin,
@@ -80,12 +81,8 @@ def by_min_severity(split: CachedSplit, probs: np.ndarray, sev: np.ndarray, meta
     out = {}
     for s in (0.0, 0.25, 0.5, 0.75):
         keep = severity_floor_mask(split.severity, s)
-        labels = split.labels[keep]
-        m = compute_metrics(labels, probs[keep], split.severity[keep], sev[keep], thr, meta.get("kind_threshold", thr))
-        out[str(s)] = {"n": m["n"], "binary_f1": round(m["binary_f1"], 4), "macro_f1": round(m["macro_f1"], 4),
-                       "clean_false_alarm_rate": round(float((probs[keep][labels[:, 0] == 1, 0] < thr).mean()), 4),
-                       "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
-                       "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()}}
+        out[str(s)] = rounded_summary(split.labels[keep], probs[keep], split.severity[keep], sev[keep], thr,
+                                      meta.get("kind_threshold", thr))
     return out
 
 
@@ -114,7 +111,8 @@ def main() -> None:
     ap.add_argument("--extra-features", nargs="*", default=[], help="feature caches of extra training clips from the "
                     "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips")
     ap.add_argument("--unseen", default=None, help="a cached split of clips from packages the model never learnt "
-                    "from (e.g. ../features_sources/train, built with --extra-train extra_train_sources)")
+                    "from (e.g. ../features_sources_ungated/train: --extra-train extra_train_sources built without its "
+                    "bit-rate gate, with --unseen-model set to a model that never learnt from those packages)")
     ap.add_argument("--unseen-model", default=None, help="detector for --unseen (default: --model), e.g. one that "
                     "never learnt from those packages when --model did")
     ap.add_argument("--draws", type=int, default=2, help="random track draws per share below 100 %%")

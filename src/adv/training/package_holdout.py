@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from adv.features.feature_cache import CachedSplit
 from adv.training.evaluate import predict_cached
-from adv.training.metrics import compute_metrics
+from adv.training.metrics import rounded_summary
 
 
 def package_of(source_track: pd.Series) -> np.ndarray:
@@ -73,13 +73,10 @@ def metrics_on_packages(det, meta: dict, split_dir: Path) -> dict:
     split = CachedSplit(split_dir)
     probs, sev = predict_cached(det, split)
     thr = meta["threshold"]
-    m = compute_metrics(split.labels, probs, split.severity, sev, thr, meta.get("kind_threshold", thr))
+    summary = rounded_summary(split.labels, probs, split.severity, sev, thr, meta.get("kind_threshold", thr))
     clean = split.labels[:, 0] == 1
     pkg = package_of(split.index["source_track"])
     fa = {p: round(float((probs[clean & (pkg == p), 0] < thr).mean()), 3) for p in sorted(set(pkg[clean]))}
     auc = float(roc_auc_score(~clean, -probs[:, 0])) if 0 < clean.sum() < len(clean) else float("nan")
-    return {"features": str(split_dir), "clips": m["n"], "packages": len(set(pkg)), "binary_f1": round(m["binary_f1"], 4),
-            "macro_f1": round(m["macro_f1"], 4), "clean_false_alarm_rate": round(float((probs[clean, 0] < thr).mean()), 4),
-            "roc_auc": round(auc, 4), "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
-            "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()},
-            "clean_false_alarms_by_package": fa}
+    return {"features": str(split_dir), "clips": summary.pop("n"), "packages": len(set(pkg)), **summary,
+            "roc_auc": round(auc, 4), "clean_false_alarms_by_package": fa}

@@ -40,10 +40,10 @@ MEASURED_EFFECT_INPUTS = {
 }
 
 
-def _single_kind_params(manifest: pd.DataFrame, kind: str) -> tuple[list[dict], np.ndarray]:
+def _single_kind_params(manifest: pd.DataFrame, kind: str) -> tuple[list[dict], pd.DataFrame]:
+    """The generator params of `kind` for each clip whose only label is `kind`, and those manifest rows."""
     rows = manifest[manifest["labels"].astype(str) == kind]
-    params = [next(d for d in json.loads(t) if d.get("kind") == kind) for t in rows["params"]]
-    return params, rows["source_track"].astype(str).to_numpy()
+    return [next(d for d in json.loads(t) if d.get("kind") == kind) for t in rows["params"]], rows
 
 
 def severity_from_measured_effect(manifest: pd.DataFrame, folds: int = 5, seed: int = 0) -> dict:
@@ -52,7 +52,8 @@ def severity_from_measured_effect(manifest: pd.DataFrame, folds: int = 5, seed: 
     measured effect plus the variant), cross-validated with folds grouped by source track."""
     out = {}
     for kind, keys in MEASURED_EFFECT_INPUTS.items():
-        params, groups = _single_kind_params(manifest, kind)
+        params, rows = _single_kind_params(manifest, kind)
+        groups = rows["source_track"].astype(str).to_numpy()
         if len(params) < 4 * folds:
             continue
         x = np.array([[float(p.get(k, np.nan)) for k in keys] for p in params], dtype=np.float64)
@@ -86,10 +87,10 @@ def _kind_clips(manifest: pd.DataFrame, clip_ids: pd.Series, signal: np.ndarray,
                 key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signal features, |measured effect|, setting severity) of the single-kind clips of `kind`
     that are both in the manifest and in the feature cache (`clip_ids` row-aligned with `signal`)."""
-    rows = manifest[manifest["labels"].astype(str) == kind]
+    all_params, rows = _single_kind_params(manifest, kind)
     pos = {c: i for i, c in enumerate(clip_ids.astype(str))}
-    keep = [(pos[c], t) for c, t in zip(rows["clip_id"].astype(str), rows["params"]) if c in pos]
-    params = [next(d for d in json.loads(t) if d.get("kind") == kind) for _, t in keep]
+    keep = [(pos[c], p) for c, p in zip(rows["clip_id"].astype(str), all_params) if c in pos]
+    params = [p for _, p in keep]
     x = np.asarray(signal)[[i for i, _ in keep]].astype(np.float32) if keep else np.zeros((0, signal.shape[1]))
     effect = np.array([abs(float(p.get(key, np.nan))) for p in params])
     setting = np.array([float(p["severity"]) for p in params])
