@@ -69,7 +69,7 @@ def test_csv_has_one_row_per_audio_file_and_bad_ones_are_errors(tree, scanned):
         assert row["status"] == "ok" and row["error"] == ""
         assert row["distortion_type"] in ("clean", "clipping", "mp3", "noise", "eq", "phase")
         assert 0.0 <= float(row["severity"]) <= 100.0 and 0.0 <= float(row["confidence"]) <= 1.0
-    assert code == 2  # files failed to decode
+    assert code == 3  # files failed to decode (EXIT_INPUT_ERROR)
 
 
 def test_json_parses_with_segments(tree, scanned):
@@ -127,7 +127,7 @@ def test_empty_folder_and_missing_folder(tmp_path, capsys):
     empty.mkdir()
     assert main(["scan", str(empty), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert (tmp_path / "o" / "results.csv").read_text().count("\n") == 1  # header only
-    assert main(["scan", str(tmp_path / "nope"), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert main(["scan", str(tmp_path / "nope"), "--out", str(tmp_path / "o2"), "--quiet"]) == 3
     assert "nope" in capsys.readouterr().err
 
 

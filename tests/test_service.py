@@ -226,7 +226,9 @@ def test_batch_limits(validator, wav3):
         assert out["results"][2]["status_code"] == 422
         r = c.post("/analyze/batch", files=[("files", (f"{i}.wav", small)) for i in range(4)])
         assert r.status_code == 400 and r.json()["error"] == "TooManyFiles"
-        r = c.post("/analyze/batch", files={"file": ("x.wav", small)})
+        r = c.post("/analyze/batch", files={"file": ("x.wav", small)})  # the single-file name is an alias
+        assert r.status_code == 200 and r.json()["results"][0]["filename"] == "x.wav"
+        r = c.post("/analyze/batch", files={"upload": ("x.wav", small)})
         assert r.status_code == 400 and r.json()["error"] == "MissingFile"
 
 

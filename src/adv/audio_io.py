@@ -8,10 +8,14 @@ ffmpeg to 32-bit float. Every failure raises a typed :class:`adv.errors.AudioErr
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import struct
 import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +24,15 @@ import soundfile as sf
 import soxr
 
 from adv.errors import (
+    AudioError,
+    ConfigError,
     CorruptAudioError,
     EmptyAudioError,
     FileMissingError,
     InvalidSamplesError,
     NotAudioError,
+    TooLongError,
+    UnreadableError,
 )
 
 #: sample rates accepted from files and arrays (soxr crashes the process on extreme ratios)
@@ -46,6 +54,8 @@ _MAGIC = (
     (b"\xff\xf9", "aac"),
     (b"\x1aE\xdf\xa3", "webm"),
 )
+#: containers decoded by ffmpeg (libsndfile does not read them)
+_FFMPEG_FORMATS = frozenset({"mp4", "aac", "webm"})
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -69,6 +79,71 @@ class DecodedAudio:
     @property
     def duration(self) -> float:
         return self.samples.shape[1] / self.sample_rate
+
+
+# --------------------------------------------------------------------------- limits
+#: longest audio decoded by default (1 hour); ADV_MAX_AUDIO_SECONDS overrides
+DEFAULT_MAX_AUDIO_SECONDS = 3600.0
+MAX_AUDIO_SECONDS_ENV = "ADV_MAX_AUDIO_SECONDS"
+#: libsndfile reports an unknown length as a huge frame count (INT64_MAX for FLAC without one)
+_UNKNOWN_FRAMES = 1 << 48
+#: frames read from libsndfile per block
+_BLOCK_FRAMES = 1 << 16
+#: wall-clock limit of one ffprobe / ffmpeg run
+_TOOL_TIMEOUT_S = 600
+
+
+def max_audio_seconds(value: float | str | None = None) -> float:
+    """The decode limit in seconds: ``value`` or ADV_MAX_AUDIO_SECONDS or the default (1 h).
+
+    Raises ConfigError (one line naming the setting) unless it is a positive, finite number."""
+    source = "max_seconds"
+    if value is None:
+        raw = os.environ.get(MAX_AUDIO_SECONDS_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_AUDIO_SECONDS
+        value, source = raw, f"environment variable {MAX_AUDIO_SECONDS_ENV}"
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{source}={value!r}: expected a positive number of seconds")
+    return seconds
+
+
+def tool_input(path: str | os.PathLike) -> str:
+    """A path as ffmpeg / ffprobe input that can never be read as an option or a protocol
+    (``-report.m4a``, ``http:x.mp3``): the ``file:`` protocol with the absolute path."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+def _tool_message(stderr: str, path: Path) -> str:
+    """The last line an external tool printed, without its name for the input (the error names it)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1].replace(tool_input(path) + ": ", "").replace(tool_input(path), "the file")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header declares (``frames`` None when it does not say)."""
+
+    sample_rate: int
+    channels: int
+    frames: int | None
+    format: str
+    decoder: str = "soundfile"  # or "ffmpeg"
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.frames is None else self.frames / self.sample_rate
+
+
+def _too_long(path: Path, seconds: float, limit: float, declared: bool) -> TooLongError:
+    what = "declares" if declared else "decodes to more than"
+    return TooLongError(path, f"{what} {seconds:.1f} s; the limit is {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV}")
 
 
 def _check_wav_truncation(path: Path, frames: int, channels: int, subtype: str) -> None:
@@ -96,50 +171,106 @@ def _check_wav_truncation(path: Path, frames: int, channels: int, subtype: str) 
         raise CorruptAudioError(path, f"data chunk declares {declared} bytes, file holds {frames * channels * width}")
 
 
-def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
+def _sf_info(path: Path, fmt: str) -> AudioInfo:
     with sf.SoundFile(str(path)) as f:
-        declared = f.frames
-        sr = f.samplerate
-        data = f.read(dtype="float32", always_2d=True)
+        sr = check_sample_rate(f.samplerate, path, NotAudioError)
+        return AudioInfo(sr, int(f.channels), int(f.frames) if 0 < f.frames < _UNKNOWN_FRAMES else None, fmt)
+
+
+def _sf_blocks(path: Path, max_frames: int, limit_s: float) -> Iterator[np.ndarray]:
+    """libsndfile decode in blocks of [frames, channels] float32; stops past ``max_frames``."""
+    with sf.SoundFile(str(path)) as f:
+        declared, sr, total = f.frames, f.samplerate, 0
+        while True:
+            block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            total += block.shape[0]
+            if total > max_frames:
+                raise _too_long(path, total / sr, limit_s, declared=False)
+            yield block
         if f.format == "WAV":
-            _check_wav_truncation(path, data.shape[0], f.channels, f.subtype)
-    if declared > 0 and data.shape[0] < declared * 0.98 and declared - data.shape[0] > sr // 10:
-        raise CorruptAudioError(path, f"decoded {data.shape[0]} of {declared} frames")
-    return data.T, sr
+            _check_wav_truncation(path, total, f.channels, f.subtype)
+    if declared > 0 and total < declared * 0.98 and declared - total > sr // 10:
+        raise CorruptAudioError(path, f"decoded {total} of {declared} frames")
 
 
-def _ffprobe(path: Path) -> tuple[int, int]:
+def _ffprobe(path: Path, fmt: str) -> AudioInfo:
     if shutil.which("ffprobe") is None:
         raise NotAudioError(path, "ffmpeg is not installed, needed for this format")
     proc = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=60,
+         "stream=sample_rate,channels,duration:format=duration", "-of", "json", "-i", tool_input(path)],
+        capture_output=True, text=True, timeout=_TOOL_TIMEOUT_S, stdin=subprocess.DEVNULL,
     )
     try:
-        stream = json.loads(proc.stdout)["streams"][0]
-        return int(stream["sample_rate"]), int(stream["channels"])
-    except (ValueError, KeyError, IndexError):
-        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no audio stream"
+        probe = json.loads(proc.stdout or "{}")
+        stream = probe["streams"][0]
+        sr, channels = int(stream.get("sample_rate", 0)), int(stream.get("channels", 0))
+    except (ValueError, KeyError, IndexError, TypeError):
+        msg = _tool_message(proc.stderr, path)
+        detail = f"no decodable audio stream ({msg})" if msg else "no audio stream"
         raise NotAudioError(path, detail) from None
+    if channels <= 0 or sr <= 0:
+        raise CorruptAudioError(path, f"the audio stream declares {channels} channels at {sr} Hz")
+    duration = None
+    for src in (stream, probe.get("format", {})):
+        try:
+            duration = float(src["duration"])
+            break
+        except (KeyError, TypeError, ValueError):
+            continue
+    frames = int(duration * sr) if duration is not None and math.isfinite(duration) and duration > 0 else None
+    return AudioInfo(check_sample_rate(sr, path, NotAudioError), channels, frames, fmt, "ffmpeg")
 
 
-def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    sr, channels = _ffprobe(path)
-    proc = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        capture_output=True, timeout=600,
-    )
-    raw = np.frombuffer(proc.stdout, dtype="<f4")
-    usable = raw.size - raw.size % channels
-    if proc.returncode != 0 and usable == 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise CorruptAudioError(path, msg[-1] if msg else f"ffmpeg exit {proc.returncode}")
-    data = raw[:usable].reshape(-1, channels).T.copy()
-    if proc.returncode != 0 or b"rror" in proc.stderr:
+def _ffmpeg_blocks(path: Path, info: AudioInfo, max_frames: int, limit_s: float) -> Iterator[np.ndarray]:
+    """ffmpeg decode to 32-bit float through a pipe, in blocks of [frames, channels]; ffmpeg itself
+    stops a second past the limit (``-t``), and is killed when it runs past the time-out."""
+    ch = info.channels
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", tool_input(path), "-map", "0:a:0",
+           "-t", f"{limit_s + 1.0:.3f}", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            proc.kill()
+
+        watchdog = threading.Timer(_TOOL_TIMEOUT_S, kill)
+        watchdog.start()
+        total, rest = 0, b""
+        try:
+            while True:
+                chunk = proc.stdout.read(_BLOCK_FRAMES * ch * 4)
+                if not chunk:
+                    break
+                chunk = rest + chunk
+                usable = len(chunk) - len(chunk) % (ch * 4)
+                chunk, rest = chunk[:usable], chunk[usable:]
+                if not usable:
+                    continue
+                block = np.frombuffer(chunk, dtype="<f4").reshape(-1, ch)
+                total += block.shape[0]
+                if total > max_frames:
+                    raise _too_long(path, total / info.sample_rate, limit_s, declared=False)
+                yield block
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        err.seek(0)
+        msg = [m for m in err.read(65536).decode(errors="replace").splitlines() if m.strip()]
+    if killed.is_set():
+        raise CorruptAudioError(path, "decoder timed out")
+    if code != 0 and total == 0:
+        raise CorruptAudioError(path, _tool_message("\n".join(msg), path) or f"ffmpeg exit {code}")
+    if code != 0 or any("rror" in line for line in msg):
         raise CorruptAudioError(path, "decoder reported errors (truncated file?)")
-    return data, sr
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:
@@ -198,41 +329,135 @@ def validate_samples(audio: np.ndarray, name: object = "<array>") -> np.ndarray:
     return arr
 
 
-def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> DecodedAudio:
-    """Decodes a file to float32 [channels, samples], optionally resampled to ``target_sr``."""
-    p = Path(path)
-    if not p.exists():
-        raise FileMissingError(p)
-    if p.is_dir():
-        raise NotAudioError(p, "is a directory")
-    size = p.stat().st_size
-    if size == 0:
-        raise EmptyAudioError(p, "0 bytes")
-    with open(p, "rb") as fh:
-        head = fh.read(64)
+def _check_file(p: Path) -> str:
+    """Existence, type and content sniffing of a file; returns its container name."""
+    try:
+        if not p.exists():
+            raise FileMissingError(p)
+        if p.is_dir():
+            raise NotAudioError(p, "is a directory")
+        if not p.is_file():
+            raise NotAudioError(p, "is not a regular file")
+        if p.stat().st_size == 0:
+            raise EmptyAudioError(p, "0 bytes")
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+    except PermissionError as exc:
+        raise UnreadableError(p, exc.strerror or "permission denied") from None
+    except OSError as exc:
+        if isinstance(exc, AudioError):
+            raise
+        raise UnreadableError(p, exc.strerror or str(exc)) from None
     fmt = sniff_format(head)
     if fmt is None:
         raise NotAudioError(p, f"content does not look like audio (starts with {head[:8]!r})")
+    return fmt
+
+
+def probe_audio(path: str | os.PathLike) -> AudioInfo:
+    """Rate, channels and declared length from a file's header, without decoding it."""
+    p = Path(path)
+    fmt = _check_file(p)
+    if fmt not in _FFMPEG_FORMATS:
+        try:
+            return _sf_info(p, fmt)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if fmt == "wav":
+                raise CorruptAudioError(p, str(exc)) from None
     try:
-        if fmt in ("mp4", "aac", "webm"):
-            data, sr = _decode_ffmpeg(p)
-        else:
-            try:
-                data, sr = _decode_soundfile(p)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                if fmt == "wav":
-                    raise CorruptAudioError(p, str(exc)) from None
-                data, sr = _decode_ffmpeg(p)  # e.g. mp3 variants libsndfile refuses
+        return _ffprobe(p, fmt)
     except subprocess.TimeoutExpired:
         raise CorruptAudioError(p, "decoder timed out") from None
-    if data.shape[1] == 0:
-        raise EmptyAudioError(p, "no samples decoded")
-    sr = check_sample_rate(sr, p, NotAudioError)
-    data = validate_samples(data, p)
-    src_channels = data.shape[0]
-    if target_sr is not None and sr != target_sr:
-        data = resample(data, sr, target_sr)
-    return DecodedAudio(data, target_sr or sr, sr, src_channels, fmt)
+
+
+def _check_block(block: np.ndarray, p: Path) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(block)))
+    if bad:
+        raise InvalidSamplesError(p, f"{bad} NaN/inf samples")
+    top = float(np.abs(block).max()) if block.size else 0.0
+    if top > MAX_ABS_SAMPLE:
+        raise InvalidSamplesError(p, f"peak magnitude {top:.3g} (full scale is 1.0, "
+                                     f"at most {MAX_ABS_SAMPLE:g} accepted)")
+
+
+def _native_blocks(p: Path, info: AudioInfo, limit: float) -> Iterator[np.ndarray]:
+    """The file's blocks [frames, channels] at its own rate, checked; libsndfile first, ffmpeg for
+    what it cannot read (when libsndfile fails before its first block)."""
+    max_frames = int(limit * info.sample_rate)
+    if info.decoder == "ffmpeg":
+        blocks = _ffmpeg_blocks(p, info, max_frames, limit)
+    else:
+        blocks = _sf_blocks(p, max_frames, limit)
+        try:
+            first = next(blocks, None)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if info.format == "wav":
+                raise CorruptAudioError(p, str(exc)) from None
+            info = _ffprobe(p, info.format)  # e.g. mp3 variants libsndfile refuses
+            yield from _native_blocks(p, info, limit)
+            return
+        if first is None:
+            return
+        _check_block(first, p)
+        yield first
+    try:
+        for block in blocks:
+            _check_block(block, p)
+            yield block
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise CorruptAudioError(p, str(exc)) from None
+
+
+def _resampled(blocks: Iterator[np.ndarray], sr_in: int, channels: int, target_sr: int | None) -> Iterator[np.ndarray]:
+    """[frames, channels] blocks -> [channels, frames] float32 blocks at ``target_sr`` (soxr HQ as a
+    stream: the same samples as resampling the whole signal at once)."""
+    if target_sr is None or target_sr == sr_in:
+        for block in blocks:
+            yield np.ascontiguousarray(block.T)
+        return
+    stream = soxr.ResampleStream(sr_in, target_sr, channels, dtype="float32", quality="HQ")
+    for block in blocks:
+        out = stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+        if out.shape[0]:
+            yield np.ascontiguousarray(out.T)
+    out = stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True)
+    if out.shape[0]:
+        yield np.ascontiguousarray(out.T)
+
+
+def stream_audio(path: str | os.PathLike, target_sr: int | None = None,
+                 max_seconds: float | str | None = None) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """(header info, blocks [channels, frames] float32 at ``target_sr``) of a file, decoded as it is read.
+
+    Audio longer than ``max_seconds`` (default :func:`max_audio_seconds`) raises TooLongError: here,
+    from the header, before anything is decoded, and from the blocks when the header says less.
+    Every failure is a typed AudioError naming the file."""
+    p = Path(path)
+    limit = max_audio_seconds(max_seconds)
+    info = probe_audio(p)
+    if info.duration is not None and info.duration > limit:
+        raise _too_long(p, info.duration, limit, declared=True)
+    return info, _resampled(_native_blocks(p, info, limit), info.sample_rate, info.channels, target_sr)
+
+
+def expected_frames(info: AudioInfo, target_sr: int | None = None) -> int | None:
+    """Frames the header announces, at ``target_sr`` (None when it does not say)."""
+    if info.frames is None:
+        return None
+    return info.frames if target_sr is None else int(round(info.frames * target_sr / info.sample_rate))
+
+
+def load_audio(path: str | os.PathLike, target_sr: int | None = None,
+               max_seconds: float | str | None = None) -> DecodedAudio:
+    """Decodes a whole file to float32 [channels, samples], optionally resampled to ``target_sr``
+    (limits and errors as :func:`stream_audio`)."""
+    info, blocks = stream_audio(path, target_sr, max_seconds)
+    parts = list(blocks)
+    if not parts or sum(b.shape[1] for b in parts) == 0:
+        raise EmptyAudioError(path, "no samples decoded")
+    data = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    del parts
+    return DecodedAudio(data, target_sr or info.sample_rate, info.sample_rate, info.channels, info.format)
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> None:

@@ -1,10 +1,19 @@
-"""The `adv` command line: data, train, evaluate, analyze, scan, serve, bench."""
+"""The `adv` command line: data, train, evaluate, analyze, scan, serve, bench.
+
+Exit codes (every command): 0 done, nothing to report; 1 a check failed (``--fail-on`` matched);
+2 usage or configuration error (bad arguments, settings, model file or output folder; nothing
+was analysed); 3 an input could not be analysed (the others were); 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INPUT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 --fail-on matched; 2 usage or configuration error; "
+                   "3 an input could not be analysed; 130 interrupted")
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
@@ -76,15 +85,16 @@ def _print_table(results: list[dict]) -> None:
 
 
 def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) -> int:
-    """0: all analysed and nothing to fail on; 1: --fail-on matched; 2: some input could not be analysed."""
+    """EXIT_OK: all analysed and nothing to fail on; EXIT_CHECK_FAILED: --fail-on matched;
+    EXIT_INPUT_ERROR: some input could not be analysed (it wins over a failed check)."""
     if any("error" in r for r in results):
-        return 2
+        return EXIT_INPUT_ERROR
     if fail_on:
         for r in results:
             if r["has_distortion"] and r["severity"] >= min_severity and (
                     fail_on == "any" or fail_on in r["detected_types"]):
-                return 1
-    return 0
+                return EXIT_CHECK_FAILED
+    return EXIT_OK
 
 
 def _probability(text: str) -> float:
@@ -144,7 +154,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(sm["flagged_by_type"].items()))
     print(f"{sm['files']} audio files: {sm['analysed']} analysed, {sm['flagged']} flagged"
           f"{f' ({kinds})' if kinds else ''}, {sm['errors']} could not be analysed; {sm['wall_seconds']:.1f} s")
-    print(f"written: {out['csv']}, {out['json']}, {out['html']}")
+    print(f"written: {out['jsonl']}, {out['csv']}, {out['json']}, {out['html']}")
     return _exit_code(report["results"], args.fail_on, args.min_severity)
 
 
@@ -156,7 +166,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if unknown or args.runs < 1:
         print(f"adv bench: error: unknown backend {unknown} (choose from {', '.join(BACKENDS)}, all)"
               if unknown else "adv bench: error: --runs must be >= 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     report = run_bench(backends, runs=args.runs, model=args.model, threads=args.threads,
                        batch_files=args.batch_files, workers=args.workers)
     print(json.dumps(report, indent=2) if args.json else format_bench(report))
@@ -164,7 +174,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator")
+    p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator", epilog=EXIT_CODES_HELP)
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
@@ -258,14 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from adv.errors import AdvError
+    args = build_parser().parse_args(argv)  # usage errors exit with EXIT_USAGE (argparse's 2)
+    from adv.errors import AdvError, AudioError
 
     try:
         return int(args.func(args) or 0)
+    except AudioError as exc:
+        print(f"adv: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
     except AdvError as exc:
         print(f"adv: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("adv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -45,6 +45,19 @@ class TooShortError(AudioError):
     reason = "audio is too short to analyse"
 
 
+class TooLongError(AudioError):
+    reason = "audio is longer than the analysis limit"
+
+
+class UnreadableError(AudioError):
+    reason = "cannot be read"
+
+
+class OutputError(AdvError):
+    """An output location cannot be used (exists as a file, not writable, holds a file the tool
+    did not write); raised before any work starts."""
+
+
 class CheckpointError(AdvError):
     """A model checkpoint is missing, corrupt or of the wrong format."""
 

@@ -13,10 +13,13 @@ import numpy as np
 import torch
 
 from adv import CLASSES, __version__
-from adv.audio_io import check_sample_rate, load_audio, resample, validate_samples
-from adv.errors import AdvError, CheckpointError, TooShortError
+from adv.audio_io import (
+    check_sample_rate, expected_frames, max_audio_seconds as audio_limit_s, resample, stream_audio, validate_samples,
+)
+from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
-from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION, summarise, window_starts
+from adv.inference.window_stream import WindowStream
+from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION, summarise
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -39,16 +42,20 @@ class AudioDistortionValidator:
             with a clean mix (adv.models.detector.clean_score) P(clean) blended with 1 - the strongest damage
             kind's probability. Lower means fewer false alarms and fewer detections; the model card lists
             the trade-off measured on the test split.
+        max_audio_seconds: longer files raise TooLongError, from the header before decoding when it
+            says so (default: ADV_MAX_AUDIO_SECONDS, else 1 hour; adv.audio_io.max_audio_seconds).
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, window_s: float = 10.0, hop_s: float = 5.0,
                  max_windows: int = 240, threads: int | None = None, batch_size: int = 16,
-                 backend: str = "auto", threshold: float | None = None):
+                 backend: str = "auto", threshold: float | None = None,
+                 max_audio_seconds: float | None = None):
         if backend not in ("auto", "onnx", "torch"):
             raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', got {backend!r}")
         if threshold is not None and not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
         self.user_threshold = None if threshold is None else float(threshold)
+        self.max_audio_seconds = audio_limit_s(max_audio_seconds)
         self.window_s, self.hop_s, self.max_windows, self.batch_size = window_s, hop_s, max_windows, batch_size
         self.threads = threads or min(4, os.cpu_count() or 1)
         torch.set_num_threads(self.threads)
@@ -94,35 +101,75 @@ class AudioDistortionValidator:
                 "track_run_clean_score_below": round(self.threshold * TRACK_RUN_SCORE_FACTOR, 4)}
 
     # ---- core ----
-    def _prepare(self, audio: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
-        notes = []
-        if audio.shape[0] == 1:
-            audio = np.broadcast_to(audio, (2, audio.shape[1]))  # a view: no copy of long mono tracks
-            notes.append("mono input: stereo phase problems cannot be present or detected")
-        elif audio.shape[0] > 2:
-            notes.append(f"{audio.shape[0]} channels: the first two (front left/right) were analysed")
-            audio = audio[:2]
-        if audio.shape[1] < MIN_SECONDS * self.sample_rate:
-            raise TooShortError(name, f"{audio.shape[1] / self.sample_rate:.3f} s, need at least {MIN_SECONDS} s")
-        if peak(audio) < SILENT_PEAK:
+    def _windows(self, blocks, expected: int | None, notes: list[str]):
+        """Analysis windows [2, n] at the model rate, cut from a stream of blocks [channels, n] (the
+        first two channels; mono doubled); fills ``notes`` and yields ``(start, window)``, then
+        returns (samples, peak) through StopIteration.value."""
+        stream = WindowStream(self.sample_rate, self.window_s, self.hop_s, self.max_windows, expected)
+        top, first = 0.0, True
+        for block in blocks:
+            if first:
+                first = False
+                if block.shape[0] == 1:
+                    notes.append("mono input: stereo phase problems cannot be present or detected")
+                elif block.shape[0] > 2:
+                    notes.append(f"{block.shape[0]} channels: the first two (front left/right) were analysed")
+            block = np.broadcast_to(block, (2, block.shape[1])) if block.shape[0] == 1 else block[:2]
+            if block.shape[1]:
+                top = max(top, peak(block))
+            yield from stream.push(block)
+        if stream.total < MIN_SECONDS * self.sample_rate:
+            return stream.total, top
+        yield from stream.finish()
+        return stream.total, top
+
+    def _analyze_stream(self, blocks, expected: int | None, name: str, info: dict) -> dict:
+        """Verdict of a stream of blocks [channels, n] at the model rate; ``expected``: its length
+        in samples when known beforehand (the hop of very long files widens from it)."""
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        timed = _Timed(blocks)
+        windows = self._windows(timed, expected, notes)
+        starts, probs, sevs, batch = [], [], [], []
+        while True:
+            try:
+                start, win = next(windows)
+            except StopIteration as stop:
+                n_samples, top = stop.value
+                break
+            starts.append(start)
+            batch.append(win)
+            if len(batch) == self.batch_size:
+                self._run_batch(batch, probs, sevs)
+                batch = []
+        if n_samples < MIN_SECONDS * self.sample_rate:
+            raise TooShortError(name, f"{n_samples / self.sample_rate:.3f} s, need at least {MIN_SECONDS} s")
+        if batch:
+            self._run_batch(batch, probs, sevs)
+        if top < SILENT_PEAK:
             notes.append("digital silence: nothing to analyse")
-        return audio, notes
+        duration = n_samples / self.sample_rate
+        starts_s = [st / self.sample_rate for st in starts]
+        verdict = summarise(np.concatenate(probs), np.concatenate(sevs), starts_s, self.window_s, duration,
+                            self.threshold, self.kind_threshold)
+        result = {"path": name, **verdict}
+        result.update(info)
+        result.update({"duration": round(duration, 3), "notes": notes,
+                       "model_version": self.meta.get("version"),
+                       "analysis_ms": round((time.perf_counter() - t0 - timed.seconds) * 1000, 1),
+                       "decode_ms": round(timed.seconds * 1000, 1)})
+        return result
 
     @torch.inference_mode()
-    def _run_windows(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    def _run_batch(self, windows: list[np.ndarray], probs: list, sevs: list) -> None:
         sr = self.sample_rate
-        starts = window_starts(audio.shape[1], sr, self.window_s, self.hop_s, self.max_windows)
-        win = min(int(self.window_s * sr), audio.shape[1])
-        probs, sevs = [], []
-        for b in range(0, len(starts), self.batch_size):
-            # each window into the training clips' level range (adv.levels; the user's audio is not modified)
-            chunk = [match_training_level(audio[:, s:s + win])[0] for s in starts[b:b + self.batch_size]]
-            sig = np.stack([compute_signal_features(c, sr) for c in chunk])
-            mono = np.stack([c.mean(axis=0) for c in chunk])
-            p, v = self.predict(mono, sig)
-            probs.append(p)
-            sevs.append(v)
-        return np.concatenate(probs), np.concatenate(sevs), starts
+        # each window into the training clips' level range (adv.levels; the user's audio is not modified)
+        chunk = [match_training_level(w)[0] for w in windows]
+        sig = np.stack([compute_signal_features(c, sr) for c in chunk])
+        mono = np.stack([c.mean(axis=0) for c in chunk])
+        p, v = self.predict(mono, sig)
+        probs.append(p)
+        sevs.append(v)
 
     @torch.inference_mode()
     def predict(self, mono: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,38 +185,31 @@ class AudioDistortionValidator:
             p, v = self.model(mel, torch.from_numpy(signal))
         return p.numpy(), v.numpy()
 
-    def _analyze_audio(self, audio: np.ndarray, name: str, info: dict) -> dict:
-        t0 = time.perf_counter()
-        audio, notes = self._prepare(audio, name)
-        probs, sev, starts = self._run_windows(audio)
-        duration = audio.shape[1] / self.sample_rate
-        starts_s = [s / self.sample_rate for s in starts]
-        verdict = summarise(probs, sev, starts_s, self.window_s, duration, self.threshold, self.kind_threshold)
-        result = {"path": name, **verdict}
-        result.update(info)
-        result.update({"duration": round(duration, 3), "notes": notes,
-                       "model_version": self.meta.get("version"),
-                       "analysis_ms": round((time.perf_counter() - t0) * 1000, 1)})
-        return result
-
     # ---- public ----
     def analyze(self, source, sample_rate: int | None = None) -> dict:
-        """Analyses a file path, or a numpy array ([channels, samples] or 1-D) with its sample_rate."""
+        """Analyses a file path, or a numpy array ([channels, samples] or 1-D) with its sample_rate.
+
+        A file is decoded as a stream and cut into windows as it is read, so memory does not grow
+        with its length."""
         t0 = time.perf_counter()
         if isinstance(source, (str, os.PathLike)):
-            dec = load_audio(source, target_sr=self.sample_rate)
-            info = {"sample_rate": dec.source_rate, "channels": dec.source_channels, "format": dec.format}
-            name, audio = str(source), dec.samples
-        else:
-            if sample_rate is None:
-                raise ValueError("sample_rate is required when analysing an array")
-            name = "<array>"
-            sample_rate = check_sample_rate(sample_rate, name)
-            audio = validate_samples(source, name)
-            info = {"sample_rate": sample_rate, "channels": int(audio.shape[0]), "format": "array"}
-            audio = resample(audio, sample_rate, self.sample_rate)
+            info, blocks = stream_audio(source, target_sr=self.sample_rate, max_seconds=self.max_audio_seconds)
+            meta = {"sample_rate": info.sample_rate, "channels": info.channels, "format": info.format}
+            result = self._analyze_stream(blocks, expected_frames(info, self.sample_rate), str(source), meta)
+            result["decode_ms"] = round((time.perf_counter() - t0) * 1000 - result["analysis_ms"], 1)  # probe too
+            return result
+        if sample_rate is None:
+            raise ValueError("sample_rate is required when analysing an array")
+        name = "<array>"
+        sample_rate = check_sample_rate(sample_rate, name)
+        audio = validate_samples(source, name)
+        if audio.shape[1] > self.max_audio_seconds * sample_rate:
+            raise TooLongError(name, f"{audio.shape[1] / sample_rate:.1f} s, the limit is "
+                                     f"{self.max_audio_seconds:g} s")
+        meta = {"sample_rate": sample_rate, "channels": int(audio.shape[0]), "format": "array"}
+        audio = resample(audio, sample_rate, self.sample_rate)
         decode_ms = (time.perf_counter() - t0) * 1000
-        result = self._analyze_audio(audio, name, info)
+        result = self._analyze_stream(iter([audio]), audio.shape[1], name, meta)
         result["decode_ms"] = round(decode_ms, 1)
         return result
 
@@ -203,3 +243,20 @@ def _signal_columns(meta: dict, path) -> np.ndarray | None:
     if missing:
         raise CheckpointError(f"{path}: the model uses signal features this version does not compute: {missing[:5]}")
     return np.array([index[n] for n in names], dtype=np.int64)
+
+
+class _Timed:
+    """An iterator that counts the seconds spent producing its items (decoding and resampling)."""
+
+    def __init__(self, it):
+        self._it, self.seconds = iter(it), 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t0 = time.perf_counter()
+        try:
+            return next(self._it)
+        finally:
+            self.seconds += time.perf_counter() - t0

@@ -30,8 +30,7 @@ import os
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse
@@ -46,59 +45,20 @@ from adv.errors import AudioError
 
 logger = logging.getLogger("adv.service")
 
+from adv.audio_io import probe_audio
+from adv.errors import TooLongError
+from adv.service.docs import add_offline_docs
+from adv.service.protocol import protocol_with_header_timeout
 from adv.service.schemas import (
     AnalysisResult, BatchResponse, ErrorBody, Health, ModelInfo,
 )
+from adv.service.settings import ENV, ServiceSettings, load_settings
 from adv.service.uploads import ServiceProblem, audio_problem, UploadedFile, UploadReceiver
 
-DEFAULT_MAX_UPLOAD_MB = 100.0
-DEFAULT_MAX_CONCURRENT = 2
-DEFAULT_MAX_BATCH_FILES = 20
 MULTIPART_OVERHEAD = 64 * 1024  # allowance per file for boundaries, part headers, small form fields
 API_KEY_HEADER = "X-API-Key"
-
-
-
-
-# --------------------------------------------------------------------------- settings and errors
-@dataclass(frozen=True)
-class ServiceSettings:
-    max_upload_bytes: int
-    api_key: str | None
-    max_concurrent: int
-    tmp_dir: str | None
-    max_batch_files: int
-
-    @property
-    def max_upload_mb(self) -> float:
-        return self.max_upload_bytes / 1e6
-
-
-def _env_number(name: str, default: float, kind: Callable[[str], float]) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid number") from None
-
-
-def _settings(max_upload_mb, api_key, max_concurrent, tmp_dir, max_batch_files) -> ServiceSettings:
-    mb = float(max_upload_mb) if max_upload_mb is not None else _env_number(
-        "ADV_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, float)
-    conc = int(max_concurrent) if max_concurrent is not None else int(_env_number(
-        "ADV_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT, int))
-    nfiles = int(max_batch_files) if max_batch_files is not None else int(_env_number(
-        "ADV_MAX_BATCH_FILES", DEFAULT_MAX_BATCH_FILES, int))
-    if not mb > 0:
-        raise ValueError(f"max_upload_mb must be positive, got {mb}")
-    if conc < 1 or nfiles < 1:
-        raise ValueError("max_concurrent and max_batch_files must be at least 1")
-    key = api_key if api_key is not None else os.environ.get("ADV_API_KEY")
-    tmp = tmp_dir if tmp_dir is not None else (os.environ.get("ADV_TMP_DIR") or None)
-    return ServiceSettings(max_upload_bytes=max(1, int(mb * 1_000_000)), api_key=key or None,
-                           max_concurrent=conc, tmp_dir=str(tmp) if tmp else None, max_batch_files=nfiles)
+#: the multipart field of each endpoint, and the other one accepted as an alias
+FILE_FIELDS = {"/analyze": ("file", "files"), "/analyze/batch": ("files", "file")}
 
 
 # --------------------------------------------------------------------------- the service
@@ -118,7 +78,7 @@ class _Service:
                 from adv.inference.validator import AudioDistortionValidator
 
                 t0 = time.perf_counter()
-                self.validator = AudioDistortionValidator()
+                self.validator = AudioDistortionValidator(max_audio_seconds=self.settings.max_audio_seconds)
                 logger.info("model loaded in %.1f s", time.perf_counter() - t0)
             return self.validator
 
@@ -133,15 +93,17 @@ class _Service:
             self._sem, self._sem_loop = asyncio.Semaphore(self.settings.max_concurrent), loop
         return self._sem
 
-    def receiver(self, request: Request, *, file_field: str, max_files: int, strict: bool) -> UploadReceiver:
+    def receiver(self, request: Request, *, file_fields: tuple[str, ...], max_files: int,
+                 strict: bool) -> UploadReceiver:
         ctype, opts = parse_options_header(request.headers.get("content-type", ""))
         boundary = opts.get(b"boundary")
         if ctype != b"multipart/form-data" or not boundary:
-            p = ServiceProblem(400, "BadRequest", f"expected a multipart/form-data upload with the field '{file_field}'")
+            p = ServiceProblem(400, "BadRequest",
+                               f"expected a multipart/form-data upload with the field '{file_fields[0]}'")
             p.close_connection = True  # the body is not read
             raise p
         try:
-            return UploadReceiver(boundary, file_field=file_field, max_files=max_files,
+            return UploadReceiver(boundary, file_fields=file_fields, max_files=max_files,
                                    max_file_bytes=self.settings.max_upload_bytes, tmp_dir=self.settings.tmp_dir,
                                    strict=strict)
         except Exception:  # e.g. an over-long boundary
@@ -158,8 +120,21 @@ class _Service:
             p.close_connection = True
             raise p
         total = 0
+        s = self.settings
+        deadline = time.monotonic() + s.upload_timeout_s
+        chunks = request.stream().__aiter__()
         try:
-            async for chunk in request.stream():
+            while True:
+                wait = min(s.body_idle_timeout_s, deadline - time.monotonic())
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), timeout=max(wait, 0.001))
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    slow = "arrive in" if time.monotonic() >= deadline else "pause longer than"
+                    limit = s.upload_timeout_s if slow == "arrive in" else s.body_idle_timeout_s
+                    raise ServiceProblem(408, "RequestTimeout",
+                                         f"the upload did not {slow} {limit:g} s") from None
                 if not chunk:
                     continue
                 total += len(chunk)
@@ -185,6 +160,10 @@ class _Service:
             raise f.problem
         v = await self.get_validator()
         try:
+            info = await run_in_threadpool(probe_audio, f.path)  # refuse long audio before decoding it
+            limit = self.settings.max_audio_seconds
+            if info.duration is not None and info.duration > limit:
+                raise TooLongError(f.path, f"declares {info.duration:.1f} s, the limit is {limit:g} s")
             async with self.semaphore():
                 result = await run_in_threadpool(v.analyze, f.path)
         except AudioError as exc:
@@ -209,7 +188,8 @@ def _problem_response(p: ServiceProblem) -> JSONResponse:
 _ERRORS = {
     400: {"model": ErrorBody, "description": "malformed request (not multipart, missing field, too many files)"},
     401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (only when the server has a key)"},
-    413: {"model": ErrorBody, "description": "upload larger than the limit"},
+    408: {"model": ErrorBody, "description": "the upload was too slow (pauses or total time over the limits)"},
+    413: {"model": ErrorBody, "description": "upload larger than the limit, or audio longer than the limit"},
     415: {"model": ErrorBody, "description": "content is not a recognised audio format"},
     422: {"model": ErrorBody, "description": "unusable audio: empty, truncated, corrupt, invalid samples, too short"},
     500: {"model": ErrorBody, "description": "unexpected server error"},
@@ -225,22 +205,17 @@ def _multipart_body(field_name: str, many: bool, max_files: int) -> dict:
         "type": "object", "required": [field_name], "properties": {field_name: prop}}}}}}
 
 
-def create_app(validator: Any = None, max_upload_mb: float | None = None, api_key: str | None = None,
-               max_concurrent: int | None = None, tmp_dir: str | os.PathLike | None = None,
-               max_batch_files: int | None = None) -> FastAPI:
+def create_app(validator: Any = None, settings: ServiceSettings | None = None, **setting_values: Any) -> FastAPI:
     """Builds the FastAPI app.
 
     Args:
         validator: an AudioDistortionValidator (or anything with ``analyze(path)`` and
             ``model_info()``); by default the shipped model is loaded once at startup.
-        max_upload_mb: per-file upload limit (env ADV_MAX_UPLOAD_MB, default 100).
-        api_key: when set (env ADV_API_KEY), every endpoint but /health and the docs requires the
-            header ``X-API-Key``.
-        max_concurrent: analyses running at once (env ADV_MAX_CONCURRENT, default 2).
-        tmp_dir: where uploads are spooled (env ADV_TMP_DIR, default the system temp folder).
-        max_batch_files: files per /analyze/batch request (env ADV_MAX_BATCH_FILES, default 20).
+        settings: the limits and options (adv.service.settings.ServiceSettings); by default read
+            from ``setting_values`` (its field names, e.g. ``max_upload_mb=5``) and the ADV_*
+            environment variables. A bad value raises ConfigError naming it.
     """
-    settings = _settings(max_upload_mb, api_key, max_concurrent, tmp_dir, max_batch_files)
+    settings = settings or load_settings(**setting_values)
     if settings.tmp_dir:
         os.makedirs(settings.tmp_dir, exist_ok=True)
     service = _Service(settings, validator)
@@ -258,10 +233,12 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
             "and stereo phase problems, with a severity (0-100), a confidence and a timeline.\n\n"
             f"Uploads are multipart/form-data; the format is detected from the content. Limits: "
             f"{settings.max_upload_mb:g} MB per file, {settings.max_batch_files} files per batch. "
-            "Errors are JSON `{error, detail, filename}`: 400 bad request, 401 API key, 413 too large, "
-            "415 not audio, 422 unusable audio, 500 server error."),
-        lifespan=lifespan,
+            f"Audio longer than {settings.max_audio_seconds:g} s is refused. "
+            "Errors are JSON `{error, detail, filename}`: 400 bad request, 401 API key, 408 upload too slow, "
+            "413 too large or too long, 415 not audio, 422 unusable audio, 500 server error."),
+        lifespan=lifespan, docs_url=None, redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.service = service
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                               description="required only when the server was started with an API key")
@@ -300,7 +277,10 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
              dependencies=[Security(require_key)], tags=["service"], summary="The loaded model")
     async def model() -> dict:
         v = await _validator_or_503()
-        return v.model_info()
+        info = dict(v.model_info())
+        path = info.pop("model_path", None)  # the server's file system stays private
+        info["model_file"] = os.path.basename(str(path)) if path else None
+        return info
 
     @app.post("/analyze", response_model=AnalysisResult, response_model_exclude_unset=True,
               responses=_ERRORS, dependencies=[Security(require_key)], tags=["analysis"],
@@ -308,7 +288,7 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
     async def analyze(request: Request, segments: bool = Query(
             True, description="include the per-window timeline")) -> dict:
         await _validator_or_503()
-        rec = service.receiver(request, file_field="file", max_files=1, strict=True)
+        rec = service.receiver(request, file_fields=FILE_FIELDS["/analyze"], max_files=1, strict=True)
         try:
             await service.receive(request, rec, max_files=1)
             if not rec.files:
@@ -323,7 +303,8 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
     @app.post("/analyze/batch", response_model=BatchResponse, response_model_exclude_unset=True,
               responses=_ERRORS, dependencies=[Security(require_key)], tags=["analysis"],
               summary="Analyse several audio files",
-              description=f"Up to {settings.max_batch_files} files in the field `files`. A file that cannot be "
+              description=f"Up to {settings.max_batch_files} files in the field `files` (or `file`). "
+                          "A file that cannot be "
                           "analysed gives an error entry `{filename, error, detail, status_code}`; the others "
                           "are still analysed.",
               openapi_extra=_multipart_body("files", True, settings.max_batch_files))
@@ -331,7 +312,7 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
             True, description="include the per-window timelines")) -> dict:
         await _validator_or_503()
         n = settings.max_batch_files
-        rec = service.receiver(request, file_field="files", max_files=n, strict=False)
+        rec = service.receiver(request, file_fields=FILE_FIELDS["/analyze/batch"], max_files=n, strict=False)
         try:
             await service.receive(request, rec, max_files=n)
             if not rec.files:
@@ -359,24 +340,22 @@ def create_app(validator: Any = None, max_upload_mb: float | None = None, api_ke
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info", **app_kw) -> None:
     """Runs the service with uvicorn (blocking). ``app_kw`` go to :func:`create_app`.
 
-    With ``workers > 1`` each worker process loads its own model; the settings are handed to the
+    The settings are validated before anything starts (ConfigError naming the bad one). With
+    ``workers > 1`` each worker process loads its own model; the settings are handed to the
     workers through the ADV_* environment variables, so ``validator`` cannot be given then.
     """
     import uvicorn
 
+    validator = app_kw.pop("validator", None)
+    settings = load_settings(**app_kw)
+    protocol = protocol_with_header_timeout(settings.header_timeout_s)
     if workers <= 1:
-        uvicorn.run(create_app(**app_kw), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(validator, settings), host=host, port=port, log_level=log_level, http=protocol)
         return
-    if app_kw.pop("validator", None) is not None:
+    if validator is not None:
         raise ValueError("a validator object cannot be shared by several worker processes")
-    env = {"max_upload_mb": "ADV_MAX_UPLOAD_MB", "api_key": "ADV_API_KEY", "max_concurrent": "ADV_MAX_CONCURRENT",
-           "tmp_dir": "ADV_TMP_DIR", "max_batch_files": "ADV_MAX_BATCH_FILES"}
-    unknown = set(app_kw) - set(env)
-    if unknown:
-        raise TypeError(f"unknown service settings: {sorted(unknown)}")
-    _settings(**{k: app_kw.get(k) for k in env})  # validate before forking
     for k, val in app_kw.items():
         if val is not None:
-            os.environ[env[k]] = str(val)
+            os.environ[ENV[k]] = str(val)
     uvicorn.run("adv.service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level)
+                log_level=log_level, http="adv.service.protocol:HeaderTimeoutProtocol")

@@ -12,7 +12,7 @@ from typing import BinaryIO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from adv.audio_io import sniff_format
-from adv.errors import AudioError, EmptyAudioError, NotAudioError
+from adv.errors import AudioError, EmptyAudioError, NotAudioError, TooLongError
 
 logger = logging.getLogger("adv.service")
 
@@ -46,11 +46,12 @@ def clean_filename(raw: bytes | None) -> str | None:
 
 
 def audio_problem(exc: AudioError, filename: str, tmp_path: str | None) -> ServiceProblem:
-    """Maps a decoder/validator error to 415 (not audio) or 422, naming the client's file."""
+    """Maps a decoder/validator error to 415 (not audio), 413 (audio too long) or 422, naming the
+    client's file."""
     msg = str(exc)
     if tmp_path:
         msg = msg.replace(tmp_path, filename).replace(os.path.basename(tmp_path), filename)
-    status = 415 if isinstance(exc, NotAudioError) else 422
+    status = 415 if isinstance(exc, NotAudioError) else 413 if isinstance(exc, TooLongError) else 422
     return ServiceProblem(status, type(exc).__name__, msg, filename)
 
 
@@ -67,16 +68,17 @@ class UploadedFile:
 
 
 class UploadReceiver:
-    """Feeds a multipart body through python-multipart's push parser, writing every part of
-    ``file_field`` straight to its own temporary file.
+    """Feeds a multipart body through python-multipart's push parser, writing every part named
+    by one of ``file_fields`` (the endpoint's field, then its aliases) straight to its own
+    temporary file.
 
     Per-file problems (too large, not audio, empty) are recorded on the file; with ``strict`` they
     are raised at once so the request is answered without reading the rest of the body.
     """
 
-    def __init__(self, boundary: bytes, *, file_field: str, max_files: int, max_file_bytes: int,
+    def __init__(self, boundary: bytes, *, file_fields: tuple[str, ...], max_files: int, max_file_bytes: int,
                  tmp_dir: str | None, strict: bool):
-        self.file_field, self.max_files, self.max_file_bytes = file_field, max_files, max_file_bytes
+        self.file_fields, self.max_files, self.max_file_bytes = file_fields, max_files, max_file_bytes
         self.tmp_dir, self.strict = tmp_dir, strict
         self.files: list[UploadedFile] = []
         self.other_fields: list[str] = []
@@ -118,7 +120,7 @@ class UploadReceiver:
     def _on_headers_finished(self) -> None:
         _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = opts.get(b"name", b"").decode("utf-8", errors="replace")
-        if name != self.file_field:
+        if name not in self.file_fields:
             self.other_fields.append(name)
             return  # data of other form fields is discarded
         if len(self.files) >= self.max_files:

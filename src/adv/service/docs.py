@@ -1,0 +1,33 @@
+"""/docs (Swagger UI) and /redoc served with their scripts and styles from the installed
+fastapi-offline package, so the documentation works on a machine without internet."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_PATH = "/docs-static"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """Adds /docs, /redoc and their assets under STATIC_PATH (the app was made with docs_url=None)."""
+    static = files("fastapi_offline") / "static"
+    app.mount(STATIC_PATH, StaticFiles(directory=str(static)), name="docs-static")
+    title = f"{app.title} - API"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=title,
+                                   swagger_js_url=f"{STATIC_PATH}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{STATIC_PATH}/swagger-ui.css",
+                                   swagger_favicon_url=f"{STATIC_PATH}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url, title=title,
+                              redoc_js_url=f"{STATIC_PATH}/redoc.standalone.js",
+                              redoc_favicon_url=f"{STATIC_PATH}/favicon.png", with_google_fonts=False)
