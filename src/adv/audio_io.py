@@ -142,8 +142,10 @@ class AudioInfo:
 
 
 def _too_long(path: Path, seconds: float, limit: float, declared: bool) -> TooLongError:
-    what = "declares" if declared else "decodes to more than"
-    return TooLongError(path, f"{what} {seconds:.1f} s; the limit is {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV}")
+    if declared:
+        return TooLongError(path, f"declares {seconds:.1f} s; the limit is {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV}")
+    return TooLongError(path, f"decodes to more than the limit of {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV} "
+                              "(its header does not say so)")
 
 
 def _check_wav_truncation(path: Path, frames: int, channels: int, subtype: str) -> None:
@@ -360,10 +362,15 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     fmt = _check_file(p)
     if fmt not in _FFMPEG_FORMATS:
         try:
-            return _sf_info(p, fmt)
+            info = _sf_info(p, fmt)
         except (sf.LibsndfileError, RuntimeError) as exc:
             if fmt == "wav":
                 raise CorruptAudioError(p, str(exc)) from None
+        else:
+            # libsndfile fails at the end of a stream of unknown length (a FLAC without its
+            # sample count): ffmpeg reads those to their end
+            if info.frames is not None or fmt == "wav" or shutil.which("ffprobe") is None:
+                return info
     try:
         return _ffprobe(p, fmt)
     except subprocess.TimeoutExpired:
