@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Load test of the HTTP service on this machine.
+"""Load test of the HTTP service on this machine (loopback only; bounded in count and time).
 
-Starts the real server (`python -m adv.cli serve`) on 127.0.0.1 with a free port, waits for
-/health, fires a fixed number of concurrent uploads of a generated 10-s stereo 44.1 kHz WAV,
-then prints request/failure counts, status codes, latencies, throughput and the server's peak
-memory (VmHWM) before and after. The server is always stopped at the end.
+Starts the real server (`python -m adv.cli serve`) on 127.0.0.1 with a free port and its own
+upload folder, waits for /health, then runs three phases with a generated 10-s stereo 44.1 kHz WAV:
+a burst of concurrent uploads, a run of sequential ones, and one decompression bomb (a FLAC of two
+hours of silence). It prints per phase the request/failure counts, status codes, p50/p95 latency,
+throughput and the server's RSS, then the server's peak RSS, whether its memory stayed flat, and
+the temporary files left in its upload folder. The server is always stopped at the end.
 
-    python scripts/load_test.py --requests 60 --concurrency 50 --time-limit 300
+    python scripts/load_test.py --concurrent 50 --sequential 450 --time-limit 600
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,11 +116,35 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def make_bomb(seconds: int = 7200, sr: int = 44100) -> bytes:
+    """A stereo FLAC of digital silence: about 1 MB that decodes to gigabytes."""
+    buf = io.BytesIO()
+    block = np.zeros((sr * 60, 2), np.float32)
+    with sf.SoundFile(buf, "w", sr, 2, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(seconds // 60):
+            f.write(block)
+    return buf.getvalue()
+
+
+def report_phase(name: str, results: list[tuple[int | str, float]], wall: float, payload_bytes: int,
+                 mem: dict[str, int]) -> int:
+    codes = Counter(str(c) for c, _ in results)
+    ok = [t for c, t in results if c == 200]
+    lat = [t for c, t in results if isinstance(c, int)]
+    failures = len(results) - len(ok)
+    print(f"[{name}] requests {len(results)}, failures {failures}, status {dict(sorted(codes.items()))}")
+    print(f"[{name}] latency s: p50 {pct(lat, 50):.3f}  p95 {pct(lat, 95):.3f}  max {max(lat, default=float('nan')):.3f}"
+          f"; wall {wall:.1f} s; {len(ok) / wall:.2f} ok requests/s ({len(ok) * payload_bytes / 1e6 / wall:.1f} MB/s)")
+    print(f"[{name}] server RSS {mem.get('VmRSS', 0) / 1024:.0f} MB, peak {mem.get('VmHWM', 0) / 1024:.0f} MB")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=60)
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--time-limit", type=float, default=300.0, help="seconds for all requests together")
+    ap.add_argument("--concurrent", type=int, default=50, help="uploads in the concurrent burst (all at once)")
+    ap.add_argument("--sequential", type=int, default=450, help="uploads one after the other")
+    ap.add_argument("--no-bomb", action="store_true", help="skip the decompression-bomb upload")
+    ap.add_argument("--time-limit", type=float, default=600.0, help="seconds for each phase")
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--max-concurrent", type=int, default=None, help="server's analyses at once (default 2)")
     args = ap.parse_args(argv)
@@ -126,41 +153,52 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     base = f"http://{HOST}:{port}"
     api_key = "load-test-key"
-    env = {**os.environ, "ADV_API_KEY": api_key}
+    spool = tempfile.mkdtemp(prefix="adv-load-uploads-")
+    env = {**os.environ, "ADV_API_KEY": api_key, "ADV_TMP_DIR": spool}
     cmd = [sys.executable, "-m", "adv.cli", "serve", "--host", HOST, "--port", str(port)]
     if args.max_concurrent:
         cmd += ["--max-concurrent", str(args.max_concurrent)]
     log = tempfile.NamedTemporaryFile(prefix="adv-load-server-", suffix=".log", delete=False)
-    print(f"server: {' '.join(cmd[1:])}  (log {log.name})")
+    print(f"server: {' '.join(cmd[1:])}  (log {log.name}, uploads in {spool})")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     code = 1
     try:
         startup = wait_healthy(base, proc, args.startup_timeout)
         mem0 = proc_memory(proc.pid)
-        print(f"server pid {proc.pid} healthy after {startup:.1f} s; "
-              f"peak RSS {mem0.get('VmHWM', 0) / 1024:.0f} MB (RSS {mem0.get('VmRSS', 0) / 1024:.0f} MB)")
-        print(f"payload: 10-s stereo 44.1 kHz WAV, {len(payload) / 1e6:.2f} MB; "
-              f"{args.requests} requests, concurrency {args.concurrency}, time limit {args.time_limit:.0f} s")
-
-        results, wall = asyncio.run(fire(base, payload, args.requests, args.concurrency, args.time_limit, api_key))
+        print(f"server pid {proc.pid} healthy after {startup:.1f} s; RSS {mem0.get('VmRSS', 0) / 1024:.0f} MB")
+        print(f"payload: 10-s stereo 44.1 kHz WAV, {len(payload) / 1e6:.2f} MB")
+        failures = 0
+        rss = []
+        for name, n, conc in (("concurrent", args.concurrent, max(1, args.concurrent)),
+                              ("sequential", args.sequential, 1)):
+            if n <= 0:
+                continue
+            results, wall = asyncio.run(fire(base, payload, n, conc, args.time_limit, api_key))
+            mem = proc_memory(proc.pid)
+            rss.append(mem.get("VmRSS", 0))
+            failures += report_phase(name, results, wall, len(payload), mem)
+        bomb_ok = True
+        if not args.no_bomb:
+            bomb = make_bomb()
+            before = proc_memory(proc.pid).get("VmHWM", 0)
+            t0 = time.perf_counter()
+            r = httpx.post(f"{base}/analyze", headers={"X-API-Key": api_key}, timeout=args.time_limit,
+                           files={"file": ("bomb.flac", bomb, "audio/flac")})
+            took = time.perf_counter() - t0
+            after = proc_memory(proc.pid).get("VmHWM", 0)
+            bomb_ok = r.status_code == 413 and took < 10 and after < 1024 * 1024
+            print(f"[bomb] {len(bomb) / 1e6:.2f} MB FLAC of 2 h silence: {r.status_code} {r.json().get('error')} "
+                  f"in {took:.2f} s; server peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB")
         mem1 = proc_memory(proc.pid)
         alive = proc.poll() is None and httpx.get(f"{base}/health", timeout=5).status_code == 200
-
-        codes = Counter(str(c) for c, _ in results)
-        ok = [t for c, t in results if c == 200]
-        lat = [t for c, t in results if isinstance(c, int)]
-        failures = len(results) - len(ok)
-        print(f"requests:   {len(results)}")
-        print(f"failures:   {failures}")
-        print(f"status:     {dict(sorted(codes.items()))}")
-        print(f"latency s:  p50 {pct(lat, 50):.2f}  p95 {pct(lat, 95):.2f}  max {max(lat, default=float('nan')):.2f}")
-        print(f"wall time:  {wall:.1f} s")
-        print(f"throughput: {len(ok) / wall:.2f} successful requests/s "
-              f"({len(ok) * len(payload) / 1e6 / wall:.1f} MB/s uploaded)")
-        print(f"server peak RSS (VmHWM): before {mem0.get('VmHWM', 0) / 1024:.0f} MB, "
-              f"after {mem1.get('VmHWM', 0) / 1024:.0f} MB; RSS now {mem1.get('VmRSS', 0) / 1024:.0f} MB")
+        growth = (rss[-1] - rss[0]) / 1024 if len(rss) > 1 else 0.0
+        left = os.listdir(spool)
+        print(f"server peak RSS (VmHWM) {mem1.get('VmHWM', 0) / 1024:.0f} MB; RSS after the burst "
+              f"{rss[0] / 1024 if rss else 0:.0f} MB, after all {mem1.get('VmRSS', 0) / 1024:.0f} MB "
+              f"(growth over the sequential run {growth:+.0f} MB)")
+        print(f"temporary files left in the upload folder: {len(left)}")
         print(f"server healthy after the run: {alive}")
-        code = 0 if failures == 0 and alive else 1
+        code = 0 if failures == 0 and alive and bomb_ok and not left else 1
     except Exception as exc:  # noqa: BLE001 - report, then stop the server
         print(f"load test failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
@@ -176,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             tail = Path(log.name).read_text(errors="replace").splitlines()[-20:]
             print("server log tail:\n  " + "\n  ".join(tail), file=sys.stderr)
         Path(log.name).unlink(missing_ok=True)
+        shutil.rmtree(spool, ignore_errors=True)
     return code
 
 
