@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adv.audio_io import tool_input
 from adv.config import load_toml
 from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import SHIPPED_MODEL, load_detector
@@ -68,7 +69,7 @@ def _probe(path: str) -> tuple[str, float]:
     """(codec, kbit/s) of a source file by ffprobe; ("?", -1) when it cannot be read."""
     try:
         out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=bit_rate:stream=codec_name",
-                              "-of", "json", path], capture_output=True, text=True, timeout=60)
+                              "-of", "json", "-i", tool_input(path)], capture_output=True, text=True, timeout=60)
         j = json.loads(out.stdout)
         return str(j["streams"][0]["codec_name"]), float(j["format"].get("bit_rate", 0)) / 1000
     except (OSError, ValueError, KeyError, IndexError, subprocess.TimeoutExpired):
