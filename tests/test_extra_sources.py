@@ -61,3 +61,15 @@ def test_bitrate_gate_rejects_a_low_rate_lossy_file_whole(tmp_path):
     # lossless files and ungated extensions are not measured; no gate by default
     assert scan_track(str(wav), 10.0, Filters(min_lossy_kbps={"ogg": 1e9})).source_kbps is None
     assert scan_track(str(ogg), 10.0, Filters()).source_kbps is None
+
+
+def test_packages_named_for_independent_evaluation_are_reserved():
+    from adv.data.sources import fetch_package
+    from adv.errors import AdvError
+
+    reserved = set(load_sources_config()["reserved"])
+    assert {"neverball-common", "freeorion-data", "naev-data", "supertuxkart-data"} <= reserved
+    main_names = {p["name"] for p in load_sources_config()["package"]}
+    assert not reserved & main_names
+    with pytest.raises(AdvError, match="reserved"):
+        fetch_package("neverball-common", reserved)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from adv.errors import AdvError
+
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
 
 # General MIDI programs that sound like real instruments (no sound effects, no percussion kits)
@@ -42,8 +44,8 @@ CORPUS_COMPOSERS = {
 MAX_SECONDS = 240.0  # renders are capped to about four minutes of music
 
 
-class RenderError(RuntimeError):
-    pass
+class RenderError(AdvError, RuntimeError):
+    """A score could not be rendered to audio."""
 
 
 def soundfont() -> str:

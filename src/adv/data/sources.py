@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adv.config import cache_dir, load_toml
+from adv.errors import AdvError
 
 AUDIO_EXTS = (".ogg", ".wav", ".flac", ".mp3", ".opus")
 
@@ -33,8 +34,8 @@ class SourceFile:
         return f"{self.package}:{stem[-80:]}"
 
 
-class SourceError(RuntimeError):
-    pass
+class SourceError(AdvError, RuntimeError):
+    """A Debian package cannot be fetched or unpacked, is reserved, or holds no music."""
 
 
 def _expand_braces(pattern: str) -> list[str]:

@@ -39,6 +39,7 @@ import numpy as np
 from adv.audio_io import load_audio
 from adv.distortions.common import check_audio_and_severity as _check
 from adv.distortions.common import pick_variant
+from adv.errors import AdvError
 
 MAX_SNR_DB = 24.0  # SNR at severity 0; 0 dB at severity 1
 
@@ -52,7 +53,7 @@ _FRAME_S = 0.05
 _ACTIVE_RANGE_DB = 50.0
 
 
-class NoiseBankEmptyError(ValueError):
+class NoiseBankEmptyError(AdvError, ValueError):
     """No file of a :class:`NoiseBank` could be decoded."""
 
 
