@@ -447,8 +447,9 @@ def _highband_features(ltas: np.ndarray, sub: np.ndarray, sub_db: np.ndarray, su
     return out, cutoff
 
 
-def _clipping_features(x: np.ndarray) -> tuple[dict[str, float], float]:
-    """Clipping group; also returns the mean square of the clip (for the RMS level)."""
+def _clipping_features(x: np.ndarray, sample_rate: int = _REF_SR) -> tuple[dict[str, float], float]:
+    """Clipping group; also returns the mean square of the clip (for the RMS level). Run lengths are
+    counted in samples at ``_REF_SR`` (the rate the model learnt them at), whatever the clip's rate."""
     out: dict[str, float] = {}
     c, n = x.shape
     a = np.abs(x)
@@ -513,7 +514,7 @@ def _clipping_features(x: np.ndarray) -> tuple[dict[str, float], float]:
             longest = max(longest, int(lens.max()) + 1)
             flat_frac = max(flat_frac, float((lens[lens >= 2] + 1).sum()) / n)
     out["clip_flat_frac"] = flat_frac
-    out["clip_longest_run_log2"] = float(np.log2(longest))
+    out["clip_longest_run_log2"] = float(np.log2(max(1.0, longest * _REF_SR / sample_rate)))
 
     # kurtosis about the mean (least kurtotic live channel), from raw moments
     x2 = np.multiply(x, x, out=a)
@@ -678,12 +679,15 @@ def _eq_shape_features(ltas: np.ndarray, df: float) -> dict[str, float]:
 # public API
 
 
-def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000) -> np.ndarray:
+def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000,
+                            native: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """Feature vector (float32, ``len(FEATURE_NAMES)``, always finite) of one clip.
 
     ``audio``: float ``[channels, samples]`` (or 1-D mono); beyond two channels only the first two
     are used. Non-finite samples are replaced (NaN -> 0, +-inf -> +-1). Clips shorter than one
-    analysis frame (~32 ms) are zero-padded.
+    analysis frame (~32 ms) are zero-padded. ``native``: the same clip at the rate it came at,
+    ``(audio, rate)``, when ``audio`` was resampled from it: the clipping group is measured there,
+    because resampling rounds off the flat tops of clipped samples.
     """
     sr = int(sample_rate)
     if sr <= 0:
@@ -732,6 +736,8 @@ def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000) -> np.n
     hb, _ = _highband_features(ltas, sub, sub_db, sub_w, active, df, nyq)
     feats.update(hb)
     clip, ms = _clipping_features(x)
+    if native is not None and int(native[1]) != sr:
+        clip, _ = _clipping_features(_prepare(native[0]), int(native[1]))
     feats.update(clip)
     feats.update(_spectral_features(x, ms, pm, ltas, band_sum, active, df, nyq, sr))
     feats.update(_eq_shape_features(ltas, df))

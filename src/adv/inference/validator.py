@@ -14,7 +14,7 @@ import torch
 
 from adv import CLASSES, __version__
 from adv.audio_io import (
-    check_sample_rate, expected_frames, max_audio_seconds as audio_limit_s, resample, stream_audio, validate_samples,
+    check_sample_rate, max_audio_seconds as audio_limit_s, resample, stream_audio, validate_samples,
 )
 from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
@@ -101,11 +101,11 @@ class AudioDistortionValidator:
                 "track_run_clean_score_below": round(self.threshold * TRACK_RUN_SCORE_FACTOR, 4)}
 
     # ---- core ----
-    def _windows(self, blocks, expected: int | None, notes: list[str]):
-        """Analysis windows [2, n] at the model rate, cut from a stream of blocks [channels, n] (the
-        first two channels; mono doubled); fills ``notes`` and yields ``(start, window)``, then
-        returns (samples, peak) through StopIteration.value."""
-        stream = WindowStream(self.sample_rate, self.window_s, self.hop_s, self.max_windows, expected)
+    def _windows(self, blocks, rate: int, expected: int | None, notes: list[str]):
+        """Analysis windows [2, n] at the audio's own ``rate``, cut from a stream of blocks
+        [channels, n] (the first two channels; mono doubled); fills ``notes`` and yields
+        ``(start, window)``, then returns (samples, peak) through StopIteration.value."""
+        stream = WindowStream(rate, self.window_s, self.hop_s, self.max_windows, expected)
         top, first = 0.0, True
         for block in blocks:
             if first:
@@ -118,18 +118,18 @@ class AudioDistortionValidator:
             if block.shape[1]:
                 top = max(top, peak(block))
             yield from stream.push(block)
-        if stream.total < MIN_SECONDS * self.sample_rate:
+        if stream.total < MIN_SECONDS * rate:
             return stream.total, top
         yield from stream.finish()
         return stream.total, top
 
-    def _analyze_stream(self, blocks, expected: int | None, name: str, info: dict) -> dict:
-        """Verdict of a stream of blocks [channels, n] at the model rate; ``expected``: its length
-        in samples when known beforehand (the hop of very long files widens from it)."""
+    def _analyze_stream(self, blocks, rate: int, expected: int | None, name: str, info: dict) -> dict:
+        """Verdict of a stream of blocks [channels, n] at their own ``rate``; ``expected``: the
+        stream's length in samples when known beforehand (the hop of very long files widens from it)."""
         t0 = time.perf_counter()
         notes: list[str] = []
         timed = _Timed(blocks)
-        windows = self._windows(timed, expected, notes)
+        windows = self._windows(timed, rate, expected, notes)
         starts, probs, sevs, batch = [], [], [], []
         while True:
             try:
@@ -140,16 +140,16 @@ class AudioDistortionValidator:
             starts.append(start)
             batch.append(win)
             if len(batch) == self.batch_size:
-                self._run_batch(batch, probs, sevs)
+                self._run_batch(batch, rate, probs, sevs)
                 batch = []
-        if n_samples < MIN_SECONDS * self.sample_rate:
-            raise TooShortError(name, f"{n_samples / self.sample_rate:.3f} s, need at least {MIN_SECONDS} s")
+        if n_samples < MIN_SECONDS * rate:
+            raise TooShortError(name, f"{n_samples / rate:.3f} s, need at least {MIN_SECONDS} s")
         if batch:
-            self._run_batch(batch, probs, sevs)
+            self._run_batch(batch, rate, probs, sevs)
         if top < SILENT_PEAK:
             notes.append("digital silence: nothing to analyse")
-        duration = n_samples / self.sample_rate
-        starts_s = [st / self.sample_rate for st in starts]
+        duration = n_samples / rate
+        starts_s = [st / rate for st in starts]
         verdict = summarise(np.concatenate(probs), np.concatenate(sevs), starts_s, self.window_s, duration,
                             self.threshold, self.kind_threshold)
         result = {"path": name, **verdict}
@@ -160,14 +160,21 @@ class AudioDistortionValidator:
                        "decode_ms": round(timed.seconds * 1000, 1)})
         return result
 
-    @torch.inference_mode()
-    def _run_batch(self, windows: list[np.ndarray], probs: list, sevs: list) -> None:
+    def window_features(self, window: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mono [L] at the model rate, signal features [D]) of one analysis window [2, n] at its
+        own ``rate``: resampled for the network, each brought into the training clips' level range
+        (adv.levels; the user's audio is not modified); the clipping features come from the window
+        at its own rate. The feature cache runs corpus clips through this same function."""
         sr = self.sample_rate
-        # each window into the training clips' level range (adv.levels; the user's audio is not modified)
-        chunk = [match_training_level(w)[0] for w in windows]
-        sig = np.stack([compute_signal_features(c, sr) for c in chunk])
-        mono = np.stack([c.mean(axis=0) for c in chunk])
-        p, v = self.predict(mono, sig)
+        model_rate = resample(window, rate, sr) if rate != sr else window
+        leveled = match_training_level(model_rate)[0]
+        native = (match_training_level(window)[0], rate) if rate != sr else None
+        return leveled.mean(axis=0), compute_signal_features(leveled, sr, native=native)
+
+    @torch.inference_mode()
+    def _run_batch(self, windows: list[np.ndarray], rate: int, probs: list, sevs: list) -> None:
+        feats = [self.window_features(w, rate) for w in windows]  # windows of one stream: equal lengths
+        p, v = self.predict(np.stack([m for m, _ in feats]), np.stack([f for _, f in feats]))
         probs.append(p)
         sevs.append(v)
 
@@ -189,13 +196,13 @@ class AudioDistortionValidator:
     def analyze(self, source, sample_rate: int | None = None) -> dict:
         """Analyses a file path, or a numpy array ([channels, samples] or 1-D) with its sample_rate.
 
-        A file is decoded as a stream and cut into windows as it is read, so memory does not grow
-        with its length."""
+        A file is decoded as a stream and cut into windows as it is read, at its own rate, so memory
+        does not grow with its length."""
         t0 = time.perf_counter()
         if isinstance(source, (str, os.PathLike)):
-            info, blocks = stream_audio(source, target_sr=self.sample_rate, max_seconds=self.max_audio_seconds)
+            info, blocks = stream_audio(source, max_seconds=self.max_audio_seconds)
             meta = {"sample_rate": info.sample_rate, "channels": info.channels, "format": info.format}
-            result = self._analyze_stream(blocks, expected_frames(info, self.sample_rate), str(source), meta)
+            result = self._analyze_stream(blocks, info.sample_rate, info.frames, str(source), meta)
             result["decode_ms"] = round((time.perf_counter() - t0) * 1000 - result["analysis_ms"], 1)  # probe too
             return result
         if sample_rate is None:
@@ -207,9 +214,8 @@ class AudioDistortionValidator:
             raise TooLongError(name, f"{audio.shape[1] / sample_rate:.1f} s, the limit is "
                                      f"{self.max_audio_seconds:g} s")
         meta = {"sample_rate": sample_rate, "channels": int(audio.shape[0]), "format": "array"}
-        audio = resample(audio, sample_rate, self.sample_rate)
         decode_ms = (time.perf_counter() - t0) * 1000
-        result = self._analyze_stream(iter([audio]), audio.shape[1], name, meta)
+        result = self._analyze_stream(iter([audio]), sample_rate, audio.shape[1], name, meta)
         result["decode_ms"] = round(decode_ms, 1)
         return result
 
