@@ -429,7 +429,7 @@ def main(argv=None) -> None:
         report = {"config": {"corpus": str(args.corpus), "split": args.split, "n_clips": len(clips),
                              "seed": args.seed, "loud_masters": args.loud_masters, "model": info["model_path"],
                              "model_version": info["model_version"], "backend": info["backend"],
-                             "threshold": info["threshold"], "versions": versions(),
+                             "kind_thresholds": info.get("kind_thresholds"), "versions": versions(),
                              "variants": [{"kind": v.kind, "tool": v.tool, "variant": v.name} for v in VARIANTS]},
                   "elapsed_s": round(elapsed, 1), "summary": summary, "rows": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)

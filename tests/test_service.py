@@ -105,8 +105,9 @@ def test_health_and_model(client):
     m = client.get("/model")
     assert m.status_code == 200
     info = m.json()
-    assert info["classes"][0] == "clean" and "model_version" in info and "threshold" in info
-    assert info["window_peak_range_dbfs"] == [-12.0, -0.1] and info["track_top_fraction"] == 1.0
+    assert info["classes"][0] == "clean" and "model_version" in info
+    assert set(info["kind_thresholds"]) == {"clipping", "mp3", "noise", "eq", "phase"}
+    assert info["window_peak_range_dbfs"] == [-12.0, -0.1] and info["run_windows"] == 3
 
 
 def test_openapi_docs(client):

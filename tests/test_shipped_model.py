@@ -98,15 +98,17 @@ def test_severity_grows_with_damage(validator, songs):
 
 
 def test_user_threshold_trades_false_alarms_for_detections(songs):
-    """The decision threshold on the clean score is the user's sensitivity knob: probabilities do not
-    change, and whatever a strict threshold flags, a lenient one flags too."""
+    """One threshold for every kind is the user's sensitivity knob: probabilities do not change, and
+    whatever a strict (high) threshold flags, a lenient (low) one flags too."""
     audio, _ = apply_distortion("eq", songs[0], SR, 0.3, np.random.default_rng(0), variant="shelf_peak")
     verdicts = [AudioDistortionValidator(threshold=t).analyze(audio, sample_rate=SR) for t in (0.02, 0.5, 0.98)]
     probs = [r["types"]["eq"]["probability"] for r in verdicts]
     assert max(probs) - min(probs) < 1e-6
     flagged = [r["has_distortion"] for r in verdicts]
-    assert flagged == sorted(flagged)  # False..True as the threshold rises
-    assert flagged[-1] or verdicts[-1]["confidence"] >= 0.98
+    assert flagged == sorted(flagged, reverse=True)  # True..False as the threshold rises
+    assert flagged[0]
+    for r, t in zip(verdicts, (0.02, 0.5, 0.98)):
+        assert all(e["threshold"] == t for e in r["types"].values())
     with pytest.raises(ValueError):
         AudioDistortionValidator(threshold=1.5)
 
@@ -120,10 +122,11 @@ def test_a_clipped_section_is_found_and_located(validator, songs):
     damaged = track.copy()
     damaged[:, a:b] = clipped
     r = validator.analyze(damaged, sample_rate=SR)
-    mean_damage = np.mean([1 - s["probabilities"]["clean"] for s in r["segments"]])
-    assert mean_damage < 1 - validator.threshold          # the mean of the windows alone says clean
+    t = r["types"]["clipping"]["threshold"]
+    assert np.mean([s["probabilities"]["clipping"] for s in r["segments"]]) < t  # the mean alone says clean
     assert r["has_distortion"] and r["distortion_type"] == "clipping", r["types"]
     sec = r["section"]
+    assert sec["kind"] == "clipping"
     assert sec is not None and 25.0 <= sec["start"] <= 35.0 and 50.0 <= sec["end"] <= 60.0, sec
     clean = validator.analyze(track, sample_rate=SR)
     assert clean["section"] is None

@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--model", default=None, help="detector file (default: shipped model)")
     a.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
     a.add_argument("--threshold", type=_probability, default=None,
-                   help="decision threshold on the clean score, 0-1 (default: the model's, chosen on validation; lower = fewer false alarms)")
+                   help="probability a damage kind needs to be detected, 0-1 (default: each kind's own, chosen on validation; "
+                        "higher = fewer false alarms)")
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
                    help="exit 1 when this distortion (or any) is found")
@@ -243,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--model", default=None, help="detector file (default: shipped model)")
     sc.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
     sc.add_argument("--threshold", type=_probability, default=None,
-                    help="decision threshold on the clean score, 0-1 (default: the model's, chosen on validation; lower = fewer false alarms)")
+                    help="probability a damage kind needs to be detected, 0-1 (default: each kind's own, chosen on validation; "
+                        "higher = fewer false alarms)")
     sc.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     sc.add_argument("--workers", type=int, default=2, help="files analysed at once")
     sc.add_argument("--no-plots", action="store_true", help="HTML report without spectrograms")

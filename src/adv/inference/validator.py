@@ -19,7 +19,8 @@ from adv.audio_io import (
 from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.inference.window_stream import WindowStream
-from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION, summarise
+from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
+from adv.inference.windows import summarise
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -37,11 +38,10 @@ class AudioDistortionValidator:
         backend: "onnx" (ONNX Runtime, the model exported once per model file into a cache, see
             adv.inference.onnx_backend; ~2.5x faster on CPU), "torch", or "auto" (the default:
             onnx, falling back to torch with a warning when the export cannot be made or loaded).
-        threshold: decision threshold on the clean score (default: the model's, chosen on validation): a window
-            is damaged when its clean score < threshold. The clean score is P(clean), or for models trained
-            with a clean mix (adv.models.detector.clean_score) P(clean) blended with 1 - the strongest damage
-            kind's probability. Lower means fewer false alarms and fewer detections; the model card lists
-            the trade-off measured on the test split.
+        threshold: one probability every damage kind needs to be detected (default: each kind's own
+            threshold, chosen on validation tracks for a clean false-alarm budget; see
+            adv.inference.decision and the model card). Higher means fewer false alarms and fewer
+            detections. Probabilities do not depend on it.
         max_audio_seconds: longer files raise TooLongError, from the header before decoding when it
             says so (default: ADV_MAX_AUDIO_SECONDS, else 1 hour; adv.audio_io.max_audio_seconds).
     """
@@ -73,9 +73,7 @@ class AudioDistortionValidator:
         self._signal_cols = _signal_columns(meta, path)
         fe = meta["frontend"]
         self.sample_rate = int(fe["sample_rate"])
-        self.threshold = self.user_threshold if self.user_threshold is not None else float(meta.get("threshold", 0.5))
-        # a kind is listed when its probability reaches this (chosen on validation; older models: the threshold)
-        self.kind_threshold = float(meta.get("kind_threshold", self.threshold))
+        self.decision = Decision.from_meta(meta, self.user_threshold)
 
     def _load_onnx(self, path: str | os.PathLike):
         from adv.inference.onnx_backend import OnnxDetector, cached_onnx
@@ -93,12 +91,11 @@ class AudioDistortionValidator:
                 "model_path": self.model_path, "classes": list(CLASSES),
                 "backbone": self.meta.get("config", {}).get("backbone", {}).get("name"),
                 "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
-                "metrics": self.meta.get("metrics", {}), "threshold": self.threshold,
-                "kind_threshold": self.kind_threshold,
+                "metrics": self.meta.get("metrics", {}), "kind_thresholds": self.decision.as_dict(),
+                "decision_budget": self.meta.get("decision_budget"),
                 "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend,
-                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "track_top_fraction": TRACK_TOP_FRACTION,
-                "track_run_windows": TRACK_RUN_WINDOWS,
-                "track_run_clean_score_below": round(self.threshold * TRACK_RUN_SCORE_FACTOR, 4)}
+                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "run_windows": RUN_WINDOWS,
+                "run_strength": RUN_STRENGTH}
 
     # ---- core ----
     def _windows(self, blocks, rate: int, expected: int | None, notes: list[str]):
@@ -130,7 +127,7 @@ class AudioDistortionValidator:
         notes: list[str] = []
         timed = _Timed(blocks)
         windows = self._windows(timed, rate, expected, notes)
-        starts, probs, sevs, batch = [], [], [], []
+        starts, probs, sevs, silent, batch = [], [], [], [], []
         while True:
             try:
                 start, win = next(windows)
@@ -138,6 +135,7 @@ class AudioDistortionValidator:
                 n_samples, top = stop.value
                 break
             starts.append(start)
+            silent.append(_silent(win))
             batch.append(win)
             if len(batch) == self.batch_size:
                 self._run_batch(batch, rate, probs, sevs)
@@ -146,12 +144,15 @@ class AudioDistortionValidator:
             raise TooShortError(name, f"{n_samples / rate:.3f} s, need at least {MIN_SECONDS} s")
         if batch:
             self._run_batch(batch, rate, probs, sevs)
-        if top < SILENT_PEAK:
-            notes.append("digital silence: nothing to analyse")
+        if all(silent):
+            notes.append("digital silence: nothing to analyse" if top < SILENT_PEAK else
+                         f"no signal but a constant offset (DC {top:.3g} of full scale): nothing to analyse")
+        elif any(silent):
+            notes.append(f"{sum(silent)} of {len(silent)} windows are digital silence and were left out of the verdict")
         duration = n_samples / rate
         starts_s = [st / rate for st in starts]
         verdict = summarise(np.concatenate(probs), np.concatenate(sevs), starts_s, self.window_s, duration,
-                            self.threshold, self.kind_threshold)
+                            self.decision, np.array(silent))
         result = {"path": name, **verdict}
         result.update(info)
         result.update({"duration": round(duration, 3), "notes": notes,
@@ -266,3 +267,11 @@ class _Timed:
             return next(self._it)
         finally:
             self.seconds += time.perf_counter() - t0
+
+
+def _silent(window: np.ndarray) -> bool:
+    """Digital silence, or nothing but a constant offset: no evidence of any kind of damage."""
+    if window.shape[1] == 0:
+        return True
+    ac = window - window.mean(axis=1, keepdims=True)
+    return peak(ac) < SILENT_PEAK

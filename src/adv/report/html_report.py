@@ -187,7 +187,7 @@ def render_html(results: list[dict], root: str | os.PathLike | None = None, mode
     info = model_info or {}
     meta = (f'folder {_e(root) if root is not None else "-"} &middot; model {_e(info.get("model_version", "?"))} '
             f'({_e(info.get("backbone", "?"))}, backend {_e(info.get("backend", "?"))}) &middot; '
-            f'threshold {_e(info.get("threshold", "?"))} &middot; windows {_e(info.get("window_s", "?"))} s, '
+            f'thresholds {_e(", ".join(f"{k} {v:g}" for k, v in (info.get("kind_thresholds") or {}).items()) or "?")} &middot; windows {_e(info.get("window_s", "?"))} s, '
             f'hop {_e(info.get("hop_s", "?"))} s')
     legend = '<div class="legend">' + "".join(f'<span>{_tag(k)}</span>' for k in ("clean", *DISTORTION_KINDS)) + "</div>"
     head = ("<tr><th>#</th><th>file</th><th>status</th><th>type</th><th>severity</th><th>worst</th>"

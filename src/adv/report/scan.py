@@ -153,7 +153,7 @@ def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan"
     out.written("results.csv")
     payload = {"root": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
                "model": {k: info.get(k) for k in ("package_version", "model_version", "model_path", "backbone",
-                                                  "threshold", "window_s", "hop_s", "backend")},
+                                                  "kind_thresholds", "window_s", "hop_s", "backend")},
                "results": done}
     outputs["json"].write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     out.written("results.json")
