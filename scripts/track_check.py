@@ -1,12 +1,13 @@
 """Whole-track check: the validator on the full source tracks of a corpus split, clean and damaged.
 
 The corpus clips are 10-s segments at a peak level drawn in adv.levels.PEAK_RANGE_DBFS; users give
-whole tracks at their own level. This runs the validator, as a user would, on every source track of
-the split (decoded at the model rate, at most --seconds long): once clean, and once with each of
+whole tracks at their own level and rate. This runs the validator, as a user would, on every source
+track of the split (decoded at its own rate, at most --seconds long): once clean, and once with each of
 two damage kinds drawn at random (the project's own generators, whole track, severity uniform in
 [0.05, 1]; noise without the recorded-ambience variant). It prints the share of clean 10-s windows
 flagged, of clean tracks flagged and of damaged tracks flagged (per kind), and writes every
-verdict to --out.
+verdict to --out, with every window's probabilities (scripts/calibrate_decision.py chooses the
+decision thresholds from them).
 
 With --partial F (0 < F < 1) each track also gets one damage confined to a section of F times its
 length at a random place (kind and severity drawn as above, from a separate random stream so the
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adv import CLASSES
 from adv.audio_io import load_audio
 from adv.data.mastering import Mastering, draw_settings, limit
 from adv.distortions import KINDS, apply_distortion
@@ -61,9 +63,11 @@ def _row(t: dict, kind: str, sev: float, params: dict, r: dict, section: tuple[f
     return {"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
             "section": [round(section[0], 2), round(section[1], 2)] if section else None,
             "has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
-            "damage_score": round(r["confidence"] if r["has_distortion"] else 1.0 - r["confidence"], 4),
+            "damage_score": round(max(t["probability"] - t["threshold"] for t in r["types"].values()), 4),
             "windows_flagged": [s["has_distortion"] for s in r["segments"]],
-            "windows": [[s["start"], s["end"], round(1.0 - s["probabilities"]["clean"], 4)] for s in r["segments"]]}
+            "windows": [[s["start"], s["end"], round(1.0 - s["probabilities"]["clean"], 4)] for s in r["segments"]],
+            "window_probs": [[s["probabilities"][c] for c in CLASSES] for s in r["segments"]],
+            "window_silent": [bool(s.get("silent", False)) for s in r["segments"]]}
 
 
 def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
@@ -85,9 +89,9 @@ def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
 
 
 def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
-    """Track ROC AUC (damaged vs clean, on the verdict's damage score: the mean over the track's windows
-    of 1 - P(clean), or over the clearly damaged run's windows when only a run flags it) and the share of damaged tracks caught at fixed clean-track false-alarm rates:
-    compares models whose decision thresholds differ."""
+    """Track ROC AUC (damaged vs clean, on the verdict's damage score: the largest margin of a kind's
+    probability over its threshold) and the share of damaged tracks caught at fixed clean-track
+    false-alarm rates: compares models whose decision thresholds differ."""
     from sklearn.metrics import roc_auc_score
 
     y = damaged.to_numpy(bool)
@@ -122,25 +126,26 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     rows, t0 = [], time.time()
     for i, t in enumerate(tracks, 1):
-        x = load_audio(t["path"], target_sr=v.sample_rate).samples[:, : int(args.seconds * v.sample_rate)]
+        dec = load_audio(t["path"])
+        sr = dec.sample_rate
+        x = dec.samples[:, : int(args.seconds * sr)]
         if x.shape[0] == 1:
             x = np.repeat(x, 2, axis=0)
         if args.loud_masters:
-            x = _loud_master(x, v.sample_rate, np.random.default_rng([args.seed, i, 1]))
+            x = _loud_master(x, sr, np.random.default_rng([args.seed, i, 1]))
         cases = [("clean", 0.0)] + [(str(k), float(rng.uniform(0.05, 1.0))) for k in rng.choice(KINDS, 2, replace=False)]
         for kind, sev in cases:
-            y, params = (x, {}) if kind == "clean" else _damage(kind, x, v.sample_rate, sev, rng)
-            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate)))
+            y, params = (x, {}) if kind == "clean" else _damage(kind, x, sr, sev, rng)
+            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=sr)))
         if args.partial > 0:
             prng = np.random.default_rng([args.seed, i])
             kind, sev = str(prng.choice(KINDS)), float(prng.uniform(0.05, 1.0))
             n = int(args.partial * x.shape[1])
             a = int(prng.integers(0, x.shape[1] - n + 1))
-            section, params = _damage(kind, x[:, a:a + n], v.sample_rate, sev, prng)
+            section, params = _damage(kind, x[:, a:a + n], sr, sev, prng)
             y = x.copy()
             y[:, a:a + n] = section
-            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=v.sample_rate),
-                             section=(a / v.sample_rate, (a + n) / v.sample_rate)))
+            rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=sr), section=(a / sr, (a + n) / sr)))
         print(f"\r{i}/{len(tracks)} tracks, {time.time() - t0:.0f} s", end="", flush=True)
     print()
     df = pd.DataFrame(rows)

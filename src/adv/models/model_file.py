@@ -89,3 +89,16 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
     model = DistortionDetector(backbone, head, trees.get("severity"), trees.get("type_trees"),
                                clean_mix=float(payload["meta"].get("clean_mix", 0.0))).eval()
     return model, payload["meta"]
+
+
+def update_meta(src: str | Path, dst: str | Path, changes: dict) -> Path:
+    """Writes the detector file ``src`` to ``dst`` with ``changes`` merged into its metadata (the
+    weights are copied as they are); ``dst`` may be ``src``."""
+    payload = torch.load(str(src), map_location="cpu", weights_only=True)
+    payload["meta"] = {**payload["meta"], **changes}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(dst)
+    return dst
