@@ -21,6 +21,7 @@ from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
 from adv.inference.window_stream import WindowStream
 from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
 from adv.inference.windows import summarise
+from adv.measurements import measure_window
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -127,7 +128,7 @@ class AudioDistortionValidator:
         notes: list[str] = []
         timed = _Timed(blocks)
         windows = self._windows(timed, rate, expected, notes)
-        starts, probs, sevs, silent, batch = [], [], [], [], []
+        starts, probs, sevs, silent, measured, batch = [], [], [], [], [], []
         while True:
             try:
                 start, win = next(windows)
@@ -136,6 +137,7 @@ class AudioDistortionValidator:
                 break
             starts.append(start)
             silent.append(_silent(win))
+            measured.append(measure_window(win[:info["channels"]], rate))  # the user's audio, unscaled
             batch.append(win)
             if len(batch) == self.batch_size:
                 self._run_batch(batch, rate, probs, sevs)
@@ -153,6 +155,8 @@ class AudioDistortionValidator:
         starts_s = [st / rate for st in starts]
         verdict = summarise(np.concatenate(probs), np.concatenate(sevs), starts_s, self.window_s, duration,
                             self.decision, np.array(silent))
+        for seg, m in zip(verdict["segments"], measured):
+            seg["measurements"] = m
         result = {"path": name, **verdict}
         result.update(info)
         result.update({"duration": round(duration, 3), "notes": notes,
