@@ -71,6 +71,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_table(results: list[dict]) -> None:
+    from adv.report.measurement_format import one_line
+
     header = f"{'file':40} {'verdict':10} {'type':9} {'severity':>8} {'confidence':>10}  other types"
     print(header)
     print("-" * len(header))
@@ -82,6 +84,8 @@ def _print_table(results: list[dict]) -> None:
         verdict = "DAMAGED" if r["has_distortion"] else "ok"
         others = ", ".join(f"{k} {r['types'][k]['severity']:.0f}%" for k in r["detected_types"] if k != r["distortion_type"])
         print(f"{name:40} {verdict:10} {r['distortion_type']:9} {r['severity']:7.1f}% {r['confidence']:10.2f}  {others}")
+        if r.get("measurements"):
+            print(f"{'':40} {one_line(r['measurements'])}")
 
 
 def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) -> int:

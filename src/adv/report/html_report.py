@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from adv import DISTORTION_KINDS
+from adv.report.measurement_format import key_measurements
 
 #: colour of each verdict in tables and timelines
 COLOURS = {"clean": "#8fbf8f", "clipping": "#d62728", "mp3": "#ff7f0e", "noise": "#9467bd",
@@ -163,11 +164,17 @@ def _row(i: int, r: dict, root, anchors: dict[int, str]) -> str:
 
 def _detail(r: dict, anchor: str, root, image: str | None) -> str:
     rows = "".join(
-        f'<tr><td>{_tag(k)}</td><td class="num">{t["probability"]:.3f}</td><td>{"yes" if t["detected"] else ""}</td>'
+        f'<tr><td>{_tag(k)}</td><td class="num">{t["probability"]:.3f}</td>'
+        f'<td class="num">{t.get("threshold", float("nan")):.3f}</td><td>{"yes" if t["detected"] else ""}</td>'
         f'<td class="num">{t["severity"]:.1f}</td><td class="num">{t["worst_severity"]:.1f}</td>'
         f'<td class="num">{t["flagged_windows"]}</td></tr>'
         for k, t in r.get("types", {}).items())
     notes = "".join(f'<div class="notes">{_e(n)}</div>' for n in r.get("notes", []))
+    measured = key_measurements(r.get("measurements"))
+    if measured:
+        notes += ('<table class="measurements" style="margin-top:6px"><tr>'
+                  + "".join(f"<th>{_e(label)}</th>" for label, _ in measured) + "</tr><tr>"
+                  + "".join(f'<td class="num">{_e(text)}</td>' for _, text in measured) + "</tr></table>")
     img = (f'<img alt="spectrogram and timeline of {_e(display_name(r["path"], root))}" '
            f'src="data:image/png;base64,{image}">' if image else "<p><i>(no figure: the file could not be decoded again)</i></p>")
     return (f'<div class="file" id="{anchor}"><h3>{_e(display_name(r["path"], root))}</h3>'
@@ -175,7 +182,7 @@ def _detail(r: dict, anchor: str, root, image: str | None) -> str:
             f'confidence {r["confidence"]:.2f}, {r.get("duration", 0.0):.1f} s, {len(r.get("segments", []))} windows'
             + (f', clearly damaged {r["section"]["start"]:.1f}-{r["section"]["end"]:.1f} s' if r.get("section") else "")
             + '</div>'
-            f'{notes}<table style="margin-top:6px"><tr><th>type</th><th>probability</th><th>detected</th>'
+            f'{notes}<table style="margin-top:6px"><tr><th>type</th><th>probability</th><th>threshold</th><th>detected</th>'
             f'<th>severity</th><th>worst</th><th>flagged windows</th></tr>{rows}</table>{img}</div>')
 
 

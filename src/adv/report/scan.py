@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from adv.errors import AudioError, FileMissingError, UnreadableError
+from adv.report.measurement_format import CSV_MEASUREMENTS
 from adv.report.output_dir import OutputDir
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
 CSV_FIELDS = ("path", "status", "has_distortion", "distortion_type", "severity", "worst_severity", "confidence",
-              "detected_types", "section_start", "section_end", "duration", "error")
+              "detected_types", "section_start", "section_end", "duration", "error",
+              *(f"m_{k}" for k in CSV_MEASUREMENTS))
 
 
 OUTPUT_FILES = ("results.jsonl", "results.csv", "results.json", "report.html")
@@ -71,7 +73,8 @@ def csv_row(result: dict) -> dict:
             "worst_severity": result["worst_severity"], "confidence": result["confidence"],
             "detected_types": ";".join(result["detected_types"]),
             "section_start": (result.get("section") or {}).get("start", ""),
-            "section_end": (result.get("section") or {}).get("end", ""), "duration": result.get("duration"), "error": ""}
+            "section_end": (result.get("section") or {}).get("end", ""), "duration": result.get("duration"), "error": "",
+            **{f"m_{k}": v for k, v in (result.get("measurements") or {}).items() if k in CSV_MEASUREMENTS}}
 
 
 def write_csv(results: list[dict], path: Path) -> Path:
