@@ -23,8 +23,10 @@ class FileError(ErrorBody):
 class TypeScore(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    probability: float = Field(description="0..1")
-    detected: bool
+    probability: float = Field(description="0..1: mean over the windows (over the clearly damaged run's "
+                                           "windows when only the run makes the track damaged)")
+    threshold: float = Field(description="the probability this kind needs to be detected")
+    detected: bool = Field(description="probability >= threshold")
     severity: float = Field(description="0..100, median over the flagged windows")
     worst_severity: float = Field(description="0..100")
     flagged_windows: int
@@ -40,11 +42,14 @@ class Segment(BaseModel):
     confidence: float = Field(description="0..1")
     probabilities: dict[str, float] = Field(description="class -> probability")
     severity: dict[str, float] = Field(description="distortion -> severity 0..100")
+    measurements: dict | None = Field(None, description="the window's measurements at the file's own rate "
+                                      "(adv.measurements.WINDOW_KEYS)")
 
 
 class Section(BaseModel):
     start: float = Field(description="seconds")
     end: float = Field(description="seconds")
+    kind: str | None = Field(None, description="the kind clearly present in every window of the run")
 
 
 class AnalysisResult(BaseModel):
@@ -65,6 +70,8 @@ class AnalysisResult(BaseModel):
     sample_rate: int = Field(description="of the uploaded file")
     channels: int = Field(description="of the uploaded file")
     format: str = Field(description="container sniffed from the content")
+    measurements: dict | None = Field(None, description="track measurements at the file's own rate "
+                                      "(adv.measurements.TRACK_KEYS): peaks, loudness, clipping, cut-off, noise, stereo")
     notes: list[str]
     model_version: str | None
     analysis_ms: float
