@@ -2,6 +2,7 @@
 after a random, reproducible gain, so what the model learns from is what it is shown at inference."""
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 
@@ -61,7 +62,7 @@ def test_cached_features_are_those_the_validator_computes(level_cache):
             assert cs.index["level_gain_db"].between(-12.0, 12.0).all()
         for i in range(0, len(cs), max(1, len(cs) // 4)):
             row = cs.index.iloc[i]
-            audio = load_clip(corpus, m.loc[row.clip_id].rename(row.clip_id))
+            audio, _ = load_clip(corpus, m.loc[row.clip_id].rename(row.clip_id))
             window, gain = match_training_level(apply_gain_db(audio, row.level_gain_db))
             assert gain == pytest.approx(row.match_gain_db, abs=2e-3)
             np.testing.assert_allclose(cs.signal[i], compute_signal_features(window, SR), rtol=1e-4, atol=2e-3)
@@ -77,3 +78,21 @@ def test_a_cache_made_with_other_level_settings_is_refused(level_cache):
     with pytest.raises(CacheMismatchError, match="level settings"):
         build_feature_cache(corpus, out, splits=("train",), seed=7)       # no gain at all
     build_feature_cache(corpus, out, splits=("test",), seed=123)          # test clips: no gain, seed irrelevant
+
+
+def test_cached_features_equal_those_analyze_computes_on_the_clip_file(level_cache):
+    """Train/serve parity: a test clip's cached signal features and log-mel input are those that
+    AudioDistortionValidator.analyze computes on the clip file (one 10-s window)."""
+    from adv.inference.validator import AudioDistortionValidator
+
+    corpus, out = level_cache
+    v = AudioDistortionValidator(backend="torch")
+    cs = CachedSplit(out / "test")
+    m = pd.read_csv(corpus / "manifest.csv").set_index("clip_id")
+    for i in range(0, len(cs), max(1, len(cs) // 5)):
+        row = m.loc[cs.index.iloc[i].clip_id]
+        (start, mono, sig), = v.features(corpus / row.path)
+        assert start == 0.0
+        np.testing.assert_allclose(cs.signal[i], sig, rtol=1e-4, atol=2e-3)
+        mel = v.model.backbone.extract_logmel(torch.from_numpy(mono[None])).squeeze(1).numpy()[0]
+        np.testing.assert_allclose(cs.logmel[i].astype(np.float32), mel[:cs.logmel.shape[1]], rtol=1e-3, atol=1e-2)  # float16

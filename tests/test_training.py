@@ -40,7 +40,7 @@ def test_training_writes_checkpoints_logs_and_a_loadable_model(small_run):
     assert len(meta["calibration"]["temperature"]) == 2
     # the clean score of the model file's decision rule (train_small.toml: mix 0.5) is applied on loading
     assert meta["clean_mix"] == 0.5 and model.clean_mix == 0.5 and meta["kind_threshold"] == 0.6
-    assert v.kind_threshold == 0.6 and v.model_info()["kind_threshold"] == 0.6
+    assert v.decision.thresholds == (0.6,) * 5 and v.model_info()["kind_thresholds"]["clipping"] == 0.6
     mel, sig = torch.randn(3, 1, 400, 64), torch.from_numpy(CachedSplit(corpus / "features" / "val").signal[:3])
     with torch.inference_mode():
         mixed, _ = model(mel, sig)
@@ -167,6 +167,7 @@ def test_clean_mix_is_chosen_when_the_kinds_know_better():
 def test_kind_threshold_lists_fewer_side_kinds_and_keeps_the_verdict():
     """A damaged clip lists the kinds whose probability reaches the kind threshold (and always its
     most likely kind); the clean/damaged decision is the clean threshold's alone."""
+    from adv.inference.decision import Decision
     from adv.inference.windows import summarise
     from adv.training.metrics import decide
     from adv.training.pipeline import choose_kind_threshold
@@ -179,9 +180,9 @@ def test_kind_threshold_lists_fewer_side_kinds_and_keeps_the_verdict():
     assert strict[0].tolist() == [False, True, False, False, False, False]
     assert np.array_equal(loose[:, 0], strict[:, 0]) and strict[2, 2] and not strict[1, 1:].any()
     sev = np.full((1, 5), 0.5, np.float32)
-    track = summarise(probs[:1], sev, [0.0], 10.0, 10.0, 0.4, kind_threshold=0.6)
+    track = summarise(probs[:1], sev, [0.0], 10.0, 10.0, Decision((0.6,) * 5))
     assert track["has_distortion"] and track["detected_types"] == ["clipping"]
-    assert summarise(probs[:1], sev, [0.0], 10.0, 10.0, 0.4)["detected_types"] == ["clipping", "mp3"]
+    assert summarise(probs[:1], sev, [0.0], 10.0, 10.0, Decision((0.4,) * 5))["detected_types"] == ["clipping", "mp3"]
     # chosen on validation: here a listed mp3 is always wrong, so the search goes above 0.45
     labels = np.array([[0, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]], np.float32)
     kt, table = choose_kind_threshold("val_macro_f1", labels, probs, 0.4)

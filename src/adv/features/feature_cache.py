@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.errors import AdvError
-from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
+from adv.features.signal_features import FEATURE_NAMES
+from adv.features.window_features import window_features
 from adv.levels import PEAK_RANGE_DBFS, apply_gain_db, match_training_level
 from adv.models.frontend import LogMelFrontEnd
 
@@ -51,10 +52,10 @@ class CacheMismatchError(AdvError):
     """An existing cache folder was made with other level settings."""
 
 
-def load_clip(corpus: Path, row) -> np.ndarray:
-    """The clip as rendered (storage gain undone), before any level change."""
-    data, _ = sf.read(corpus / row.path, dtype="float32", always_2d=True)
-    return (data.T / float(row.storage_gain)).astype(np.float32)
+def load_clip(corpus: Path, row) -> tuple[np.ndarray, int]:
+    """``(the clip as rendered (storage gain undone), before any level change; its sample rate)``."""
+    data, rate = sf.read(corpus / row.path, dtype="float32", always_2d=True)
+    return (data.T / float(row.storage_gain)).astype(np.float32), int(rate)
 
 
 def level_settings(train_gain_db: tuple[float, float] | None = None, seed: int = 0) -> dict:
@@ -109,13 +110,13 @@ def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_secon
     with torch.inference_mode():
         for start in tqdm(range(0, n, batch), desc=f"features {out.name}", unit="batch"):
             chunk = rows[start:start + batch]
-            audios = []
-            for i, r in enumerate(chunk):
-                a, match_gain[start + i] = leveled_clip(load_clip(corpus, r), float(level_gain[start + i]))
-                audios.append(a)
-            for i, a in enumerate(audios):
-                signal[start + i] = compute_signal_features(a, sr)
-            mono = torch.from_numpy(np.stack([a.mean(axis=0) for a in audios]))
+            monos = []
+            for i, r in enumerate(chunk):  # the function analyze() runs on each window (train/serve parity)
+                audio, rate = load_clip(corpus, r)
+                m_, signal[start + i], match_gain[start + i] = window_features(audio, rate, sr,
+                                                                                float(level_gain[start + i]))
+                monos.append(m_)
+            mono = torch.from_numpy(np.stack(monos))
             mel = frontend(mono).squeeze(1).numpy()  # [B, T, mel]
             logmel[start:start + len(chunk)] = mel[:, :frames].astype(np.float16)
     logmel.flush()

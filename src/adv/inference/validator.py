@@ -17,12 +17,13 @@ from adv.audio_io import (
     check_sample_rate, max_audio_seconds as audio_limit_s, resample, stream_audio, validate_samples,
 )
 from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
-from adv.features.signal_features import FEATURE_NAMES, compute_signal_features
+from adv.features.signal_features import FEATURE_NAMES
+from adv.features.window_features import window_features
 from adv.inference.window_stream import WindowStream
 from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
 from adv.inference.windows import summarise
 from adv.measurements import measure_window
-from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, match_training_level, peak
+from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
 MIN_SECONDS = 0.5
@@ -165,21 +166,26 @@ class AudioDistortionValidator:
                        "decode_ms": round(timed.seconds * 1000, 1)})
         return result
 
-    def window_features(self, window: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mono [L] at the model rate, signal features [D]) of one analysis window [2, n] at its
-        own ``rate``: resampled for the network, each brought into the training clips' level range
-        (adv.levels; the user's audio is not modified); the clipping features come from the window
-        at its own rate. The feature cache runs corpus clips through this same function."""
-        sr = self.sample_rate
-        model_rate = resample(window, rate, sr) if rate != sr else window
-        leveled = match_training_level(model_rate)[0]
-        native = (match_training_level(window)[0], rate) if rate != sr else None
-        return leveled.mean(axis=0), compute_signal_features(leveled, sr, native=native)
+    def features(self, source, sample_rate: int | None = None) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """``(start s, mono at the model rate, signal features)`` of every analysis window of a file (or
+        an array with its rate), along exactly the path ``analyze`` takes (train/serve parity checks)."""
+        if isinstance(source, (str, os.PathLike)):
+            info, blocks = stream_audio(source, max_seconds=self.max_audio_seconds)
+            rate, expected = info.sample_rate, info.frames
+        else:
+            rate, blocks = check_sample_rate(sample_rate), iter([validate_samples(source)])
+            expected = None
+        windows = self._windows(blocks, rate, expected, [])
+        out = []
+        for start, win in _until_return(windows):
+            mono, sig, _ = window_features(win, rate, self.sample_rate)
+            out.append((start / rate, mono, sig))
+        return out
 
     @torch.inference_mode()
     def _run_batch(self, windows: list[np.ndarray], rate: int, probs: list, sevs: list) -> None:
-        feats = [self.window_features(w, rate) for w in windows]  # windows of one stream: equal lengths
-        p, v = self.predict(np.stack([m for m, _ in feats]), np.stack([f for _, f in feats]))
+        feats = [window_features(w, rate, self.sample_rate) for w in windows]  # one stream: equal lengths
+        p, v = self.predict(np.stack([f[0] for f in feats]), np.stack([f[1] for f in feats]))
         probs.append(p)
         sevs.append(v)
 
@@ -279,3 +285,12 @@ def _silent(window: np.ndarray) -> bool:
         return True
     ac = window - window.mean(axis=1, keepdims=True)
     return peak(ac) < SILENT_PEAK
+
+
+def _until_return(gen):
+    """The items of a generator, ignoring the value it returns."""
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration:
+            return
