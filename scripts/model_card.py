@@ -13,7 +13,7 @@ import torch
 
 from adv import CLASSES, DISTORTION_KINDS
 from adv.config import REPO_DIR
-from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, TRACK_TOP_FRACTION
+from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
 from adv.levels import PEAK_RANGE_DBFS
 
 
@@ -198,6 +198,21 @@ def _pct(x) -> str | float:
     return "" if x is None or x == "" else round(100 * x, 1)
 
 
+def decision_line(meta: dict) -> str:
+    """The decision rule and its thresholds, from the model file (adv.inference.decision)."""
+    d = Decision.from_meta(meta)
+    budget = meta.get("decision_budget") or {}
+    chosen = (f" (chosen on {budget.get('measured', {}).get('clean_tracks', '?')} clean validation tracks, plain and"
+              f" loud-mastered, for at most {budget['clean_tracks_flagged_max_pct']:g} % of clean tracks flagged:"
+              " every kind's threshold at one quantile level of the clean tracks' scores, `scripts/calibrate_decision.py`)"
+              if budget else " (the model file's one kind threshold for every kind)")
+    return ("- Decision: a window or a track has a damage kind when the kind's probability reaches its threshold "
+            f"({', '.join(f'{k} {t:g}' for k, t in d.as_dict().items())}){chosen}; a track's probability of a kind is "
+            f"the mean over its 10-s windows (hop 5 s), and a track also has a kind present with probability above "
+            f"1 - (1 - threshold) x {RUN_STRENGTH:.3g} in {RUN_WINDOWS} consecutive windows (`section` gives the span);"
+            " `has_distortion` exactly when some kind is detected; digitally silent windows carry no evidence.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
@@ -266,25 +281,7 @@ def main() -> None:
            f" {cfg['train_level_gain_db'][0]:g} to {cfg['train_level_gain_db'][1]:g} dB (`train_level_gain_db`), so"
            " clean clips too sit at both ends of the range and level is no cue."
            if cfg.get("train_level_gain_db") else ""),
-        f"- Decision: `has_distortion` when the clean score < {meta['threshold']}; clean score = "
-        + (f"{1 - meta['clean_mix']:g} x P(clean) + {meta['clean_mix']:g} x (1 - the largest damage-kind probability)"
-           if meta.get("clean_mix", 0.0) > 0 else "P(clean)")
-        + ((" (mix and threshold chosen together on validation: of the pairs (mix, threshold 0.25-0.6) whose validation "
-            if len({r.get("clean_mix", 0.0) for r in report.get("threshold_choice", [])}) > 1 else
-            " (chosen on validation: of the thresholds 0.25-0.6 whose validation ")
-           + (f"clean false-alarm rate is at most {cfg['decision']['max_false_alarm_rate']:.0%} and whose "
-              if cfg["decision"].get("max_false_alarm_rate", 1.0) < 1.0 else "")
-           + f"macro-F1 is within {cfg['decision'].get('threshold_tolerance', 0)} of the best, the one with the fewest "
-           "clean false alarms)" if report.get("threshold_choice") else "")
-        + (f"; a damaged clip lists every kind with a probability >= {meta['kind_threshold']} and always its most "
-           "likely kind" + (" (chosen on validation: best macro-F1 in 0.3-0.7)" if report.get("kind_threshold_choice") else "")
-           if "kind_threshold" in meta else "")
-        + "; a track is summarised from 10-s windows (hop 5 s): its score is the mean of "
-        + ("all its windows' scores" if TRACK_TOP_FRACTION >= 1.0 else
-           f"its most damaged {TRACK_TOP_FRACTION:.0%} of windows") + "; a track is also damaged when "
-        f"{TRACK_RUN_WINDOWS} consecutive windows each have a clean score below "
-        f"{meta['threshold'] * TRACK_RUN_SCORE_FACTOR:.3g} (damage in one section: `section` gives its span;"
-        " each window's verdict is in the timeline).",
+        decision_line(meta),
         "",
         "## Data",
         f"- Corpus: {summary['clips']} ten-second clips ({summary['hours']} h) from {summary['source_tracks']} source"
@@ -411,7 +408,7 @@ def main() -> None:
                  f"{var['soft']['detected']:.0%} of {var['soft']['n']} soft-clipped clips flagged)."]
                 if "soft" in var else []),
               "- Damage in one section of a track is found only when it is clear in at least"
-              f" {TRACK_RUN_WINDOWS} consecutive windows (about {5 * TRACK_RUN_WINDOWS + 5} s) or moves the mean of all"
+              f" {RUN_WINDOWS} consecutive windows (about {5 * RUN_WINDOWS + 5} s) or moves the mean of all"
               " windows: with one random quarter of each track damaged, about two thirds of the tracks are flagged"
               " (EQ about a third; see Whole tracks); flagged windows are in the timeline (`segments`) either way.",
               "- Mono inputs cannot show phase problems; inputs with more than two channels are judged on the first two."]
