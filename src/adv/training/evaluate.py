@@ -12,7 +12,8 @@ import torch
 from adv import CLASSES
 from adv.features.feature_cache import CachedSplit
 from adv.models.model_file import load_detector
-from adv.training.metrics import compute_metrics, format_confusion, threshold_table
+from adv.inference.decision import Decision
+from adv.training.metrics import compute_metrics, decide, format_confusion, threshold_table
 
 
 @torch.inference_mode()
@@ -102,8 +103,13 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
     m["detection_rate_by_variant"] = var
     if manifest is not None and Path(manifest).exists():
         m["detection_by_measured_effect"] = detection_by_measured_effect(~dec_clean, idx, pd.read_csv(manifest))
-    # the user's sensitivity knob (AudioDistortionValidator(threshold=...)): what other thresholds give
     m["threshold_tradeoff"] = threshold_table(labels, probs, (0.2, 0.3, 0.4, 0.5, 0.6), kind_thr)
+    if meta.get("kind_thresholds"):  # the product's per-kind rule (adv.inference.decision), one clip = one window
+        kt = Decision.from_meta(meta).array
+        rule = compute_metrics(labels, probs, sev_true, sev, kind_thresholds=kt)
+        rule["clean_false_alarm_rate"] = float(decide(probs, kind_thresholds=kt)[labels[:, 0] == 1, 1:].any(axis=1).mean())
+        rule["kind_thresholds"] = Decision.from_meta(meta).as_dict()
+        m["per_kind_rule"] = rule
     return m
 
 
@@ -140,6 +146,9 @@ def format_metrics(m: dict) -> str:
     for kind, d in m.get("detection_by_measured_effect", {}).items():
         lines.append(f"{kind} flagged by {d['measure']}: "
                      + "  ".join(f"{r['range']} {r['flagged']:.0%} (n={r['n']})" for r in d["rows"]))
+    if "per_kind_rule" in m:
+        lines += ["", f"with the per-kind thresholds {m['per_kind_rule']['kind_thresholds']}:",
+                  format_metrics({**m["per_kind_rule"], "split": m.get("split", "?")})]
     return "\n".join(lines)
 
 

@@ -8,12 +8,19 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 from adv import CLASSES, DISTORTION_KINDS
 
 
-def decide(probs: np.ndarray, threshold: float = 0.5, kind_threshold: float | None = None) -> np.ndarray:
-    """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent:
-    a clip is clean when its clean score (column 0: P(clean) or the model's clean score) >= threshold,
-    else it has every kind whose probability reaches ``kind_threshold`` (default: ``threshold``), and
-    at least the most likely one."""
+def decide(probs: np.ndarray, threshold: float = 0.5, kind_threshold: float | None = None,
+           kind_thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent.
+
+    With ``kind_thresholds`` [5] (the product's rule, adv.inference.decision) a clip has every kind
+    whose probability reaches its own threshold and is clean when it has none. Without: a clip is
+    clean when its clean score (column 0) >= threshold, else it has every kind whose probability
+    reaches ``kind_threshold`` (default: ``threshold``), and at least the most likely one."""
     dec = np.zeros_like(probs, dtype=bool)
+    if kind_thresholds is not None:
+        dec[:, 1:] = probs[:, 1:] >= np.asarray(kind_thresholds)[None, :]
+        dec[:, 0] = ~dec[:, 1:].any(axis=1)
+        return dec
     clean = probs[:, 0] >= threshold
     dec[:, 0] = clean
     kinds = probs[:, 1:] >= (threshold if kind_threshold is None else kind_threshold)
@@ -23,24 +30,29 @@ def decide(probs: np.ndarray, threshold: float = 0.5, kind_threshold: float | No
     return dec
 
 
-def primary_class(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Single class index per clip: 0 (clean) or 1 + the most likely kind."""
+def primary_class(probs: np.ndarray, threshold: float = 0.5, kind_thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Single class index per clip: 0 (clean) or 1 + the most likely (detected) kind."""
+    if kind_thresholds is not None:
+        over = probs[:, 1:] >= np.asarray(kind_thresholds)[None, :]
+        return np.where(over.any(axis=1), 1 + np.where(over, probs[:, 1:], -1.0).argmax(axis=1), 0)
     return np.where(probs[:, 0] >= threshold, 0, 1 + probs[:, 1:].argmax(axis=1))
 
 
-def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
+              kind_thresholds: np.ndarray | None = None) -> np.ndarray:
     """6x6 counts over single-label clips: rows true class, columns predicted primary class."""
     single = labels.sum(axis=1) == 1
     t = labels[single].argmax(axis=1)
-    p = primary_class(probs[single], threshold)
+    p = primary_class(probs[single], threshold, kind_thresholds)
     cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
     np.add.at(cm, (t, p), 1)
     return cm
 
 
 def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray, sev_pred: np.ndarray,
-                    threshold: float = 0.5, kind_threshold: float | None = None) -> dict:
-    dec = decide(probs, threshold, kind_threshold)
+                    threshold: float = 0.5, kind_threshold: float | None = None,
+                    kind_thresholds: np.ndarray | None = None) -> dict:
+    dec = decide(probs, threshold, kind_threshold, kind_thresholds)
     y = labels.astype(bool)
     per_class = {c: float(f1_score(y[:, i], dec[:, i], zero_division=0)) for i, c in enumerate(CLASSES)}
     bin_true, bin_pred = ~y[:, 0], ~dec[:, 0]
@@ -58,7 +70,7 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray,
         "per_class_f1": per_class,
         "severity_mae_pp": mae,
         "severity_mae_pp_mean": float(np.mean(list(mae.values()))) if mae else float("nan"),
-        "confusion": confusion(labels, probs, threshold).tolist(),
+        "confusion": confusion(labels, probs, threshold, kind_thresholds).tolist(),
     }
 
 
