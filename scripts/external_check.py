@@ -63,14 +63,14 @@ def _require_eval_packages() -> None:
 
 _require_eval_packages()
 
-import audiomentations as am
-import pandas as pd
-import pedalboard as pb
-import soundfile as sf
-from sklearn.metrics import confusion_matrix, f1_score, recall_score
-from tqdm import tqdm
+import audiomentations as am  # noqa: E402 - after the check that names the missing extra
+import pandas as pd  # noqa: E402
+import pedalboard as pb  # noqa: E402
+import soundfile as sf  # noqa: E402
+from sklearn.metrics import confusion_matrix, f1_score, recall_score  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-from adv import CLASSES
+from adv import CLASSES  # noqa: E402
 
 SR = 32000
 PEAK_LIMIT = 0.999  # a damaged copy louder than full scale is scaled down (as an editor would on export)

@@ -268,7 +268,7 @@ def main() -> None:
         *([f"- Severity: one gradient-boosted tree ensemble per kind (scikit-learn HistGradientBoostingRegressor, "
            f"{scfg.get('loss', 'absolute_error')} loss, {scfg.get('max_iter')} trees of up to "
            f"{scfg.get('max_leaf_nodes')} leaves) on the signal features, trained on the clips that have the kind."
-           " They replace the heads' severity output" + (f" (test MAE with the heads' output instead: "
+           " They replace the heads' severity output" + (" (test MAE with the heads' output instead: "
                         + ", ".join(f"{k} {v:.1f}" for k, v in report["severity_mae_pp_head_only"].items()) + ")"
                         if "severity_mae_pp_head_only" in report else "") + "."]
           if scfg.get("model") == "trees" else []),

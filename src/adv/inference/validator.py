@@ -14,7 +14,7 @@ import torch
 
 from adv import CLASSES, __version__
 from adv.audio_io import (
-    check_sample_rate, max_audio_seconds as audio_limit_s, resample, stream_audio, validate_samples,
+    check_sample_rate, max_audio_seconds as audio_limit_s, stream_audio, validate_samples,
 )
 from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES

@@ -41,12 +41,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from adv import __version__
-from adv.errors import AudioError
-
-logger = logging.getLogger("adv.service")
-
 from adv.audio_io import probe_audio
-from adv.errors import TooLongError
+from adv.errors import AudioError, TooLongError
 from adv.service.docs import add_offline_docs
 from adv.service.protocol import protocol_with_header_timeout
 from adv.service.schemas import (
@@ -54,6 +50,8 @@ from adv.service.schemas import (
 )
 from adv.service.settings import ENV, ServiceSettings, load_settings
 from adv.service.uploads import ServiceProblem, audio_problem, UploadedFile, UploadReceiver
+
+logger = logging.getLogger("adv.service")
 
 MULTIPART_OVERHEAD = 64 * 1024  # allowance per file for boundaries, part headers, small form fields
 API_KEY_HEADER = "X-API-Key"
