@@ -114,9 +114,9 @@ def test_user_threshold_trades_false_alarms_for_detections(songs):
 
 
 def test_a_clipped_section_is_found_and_located(validator, songs):
-    """25 s of hard clipping inside a 70-s track (the three 10-s chorales, twice, then the first
+    """25 s of hard clipping inside a 130-s track (the three 10-s chorales, four times, then the first
     again): a run of clearly clipped windows flags the track and `section` says where."""
-    track = np.concatenate(songs + songs + songs[:1], axis=1)
+    track = np.concatenate(songs * 4 + songs[:1], axis=1)
     a, b = 30 * SR, 55 * SR
     clipped, _ = apply_distortion("clipping", track[:, a:b], SR, 0.8, np.random.default_rng(0), variant="hard")
     damaged = track.copy()
