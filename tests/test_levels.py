@@ -58,41 +58,12 @@ def test_a_track_is_judged_on_the_mean_of_its_windows():
     probs = np.zeros((n, 6), np.float32)
     probs[:, 0] = 0.8                      # clean-looking windows
     probs[:3, 0], probs[:3, 4] = 0.1, 0.9  # three odd ones (eq)
-    clean = summarise(probs, sev, starts, 10.0, 155.0, 0.3)
+    from adv.inference.decision import Decision
+
+    clean = summarise(probs, sev, starts, 10.0, 155.0, Decision((0.7,) * 5))
     assert not clean["has_distortion"]
-    assert abs(clean["confidence"] - (1 - (27 * 0.2 + 3 * 0.9) / 30)) < 1e-3   # 1 - the mean damage score
+    assert abs(clean["confidence"] - (27 * 0.8 + 3 * 0.1) / 30) < 1e-3   # the mean P(clean)
     assert clean["segments"][0]["has_distortion"]                              # the odd window stays visible
     probs[:, 0], probs[:, 2] = 0.1, 0.9    # MP3 throughout
-    verdict = summarise(probs, sev, starts, 10.0, 155.0, 0.3)
+    verdict = summarise(probs, sev, starts, 10.0, 155.0, Decision((0.7,) * 5))
     assert verdict["has_distortion"] and verdict["distortion_type"] == "mp3"
-
-
-def test_a_clearly_damaged_section_makes_the_track_damaged():
-    """Damage in one section: the mean over 30 windows looks clean, but three consecutive windows that
-    are clearly damaged (clean score < threshold x TRACK_RUN_SCORE_FACTOR) flag the track, name the
-    kind from those windows and give the section's time span; two such windows, or three odd but not
-    clearly damaged ones, do not."""
-    from adv.inference.windows import TRACK_RUN_SCORE_FACTOR, TRACK_RUN_WINDOWS, summarise
-
-    n, thr = 30, 0.3
-    sev = np.zeros((n, 5), np.float32)
-    sev[:, 0] = 0.6
-    starts = [5.0 * i for i in range(n)]
-
-    def track(n_bad: int, clean_score: float) -> dict:
-        probs = np.zeros((n, 6), np.float32)
-        probs[:, 0], probs[:, 4] = 0.85, 0.15                              # clean-looking, a little eq
-        probs[10:10 + n_bad, 0], probs[10:10 + n_bad, 1] = clean_score, 0.97  # clipped section
-        probs[10:10 + n_bad, 4] = 0.0
-        return summarise(probs, sev, starts, 10.0, 155.0, thr)
-
-    assert TRACK_RUN_WINDOWS == 3
-    hit = track(3, 0.01)
-    assert hit["has_distortion"] and hit["distortion_type"] == "clipping", hit["types"]
-    assert hit["detected_types"] == ["clipping"]
-    assert hit["section"] == {"start": 50.0, "end": 70.0}
-    assert hit["confidence"] == pytest.approx(0.99, abs=1e-3)            # the section's windows
-    assert hit["severity"] == pytest.approx(60.0)
-    assert not track(2, 0.01)["has_distortion"]
-    assert not track(3, thr * TRACK_RUN_SCORE_FACTOR + 0.01)["has_distortion"]
-    assert track(2, 0.01)["section"] is None
