@@ -5,8 +5,10 @@ known size: hard clipping (1-40 % of the samples, at 0 dBFS, turned down to -3 d
 to 16 bit), clean / limited / soft-saturated signals that must show no clipping, low-passes
 (8th-order Butterworth and brick wall, 4-20 kHz), channel delays, polarity, added noise and hum,
 and integrated loudness / loudness range / true peak against ffmpeg's ``ebur128`` filter. Prints
-one table (max / mean error, target, pass) and the timings of ``measure_window`` (10-s stereo
-44.1 kHz) and ``measure_track`` (3-min stereo 44.1 kHz).
+one table (max / mean error, target, pass), the agreement of the streaming ``TrackMeter`` with
+``measure_track`` (random block partitions, header length right, unknown, understated) and the
+timings of ``measure_window`` (10-s stereo 44.1 kHz), ``measure_track`` and ``TrackMeter.update``
+in 65536-frame blocks (3-min stereo 44.1 kHz, clean and 10 % clipped).
 
     .venv/bin/python scripts/measurement_accuracy.py [--quick] [--out accuracy.json]
 """
@@ -29,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from adv.measurements import measure_track, measure_window  # noqa: E402
+from adv.measurements import TrackMeter, measure_track, measure_window  # noqa: E402
 from adv.measurements.synth import (  # noqa: E402
     add_hum, add_noise, delay_right, hard_clip_fraction, lowpass, music_like)
 
@@ -233,6 +235,50 @@ def noise_cases(rows: list, seeds) -> None:
                      "rate": round(float(np.mean(found[snr])), 2), "note": "information"})
 
 
+STREAM_TOLERANCE = {"true_peak_dbtp": 0.05, "integrated_lufs": 0.05, "loudness_range_lu": 0.05, "cutoff_hz": 50.0,
+                    "spectral_deviation_db": 0.5, "snr_db": 0.5, "lr_correlation": 0.001, "channel_delay_ms": 0.01}
+STREAM_EXACT = ("sample_peak_dbfs", "clipped_samples", "longest_clip_run", "dc_offset", "intersample_overs",
+                "polarity_inverted", "hum_hz")
+
+
+def _stream(x: np.ndarray, sr: int, sizes, expected) -> dict:
+    meter = TrackMeter(sr, x.shape[0], expected)
+    i = 0
+    for s in sizes:
+        meter.update(x[:, i:i + s])
+        i += s
+    return meter.result()
+
+
+def streaming_cases(rows: list, seeds) -> None:
+    """Largest deviation of the streamed result from one pass, per key, over varied tracks and
+    block partitions."""
+    rng = np.random.default_rng(11)
+    dev = {k: [] for k in (*STREAM_TOLERANCE, *STREAM_EXACT)}
+    for sr in RATES:
+        for seed in seeds:
+            x = _music(20.0, sr, seed)
+            y, _ = hard_clip_fraction(x, 0.1)
+            late = (y * np.float32(10 ** (-3 / 20))).copy()
+            late[:, -2 * sr:] = hard_clip_fraction(x[:, -2 * sr:], 0.1)[0] * np.float32(10 ** (-2.99 / 20))
+            for z in (x, y, late, lowpass(x, sr, 12000), delay_right(x, 7), add_hum(x, sr, 50, 12.0)):
+                ref = measure_track(z, sr)
+                n = z.shape[1]
+                for expected in (n, None, n // 3):
+                    sizes = list(rng.integers(1, 200_000, n // 10_000 + 4)) + [1] * 500 + [0] * 20
+                    sizes = [int(s) for s in np.diff(np.r_[0, np.minimum(np.cumsum(sizes), n), n])]
+                    got = _stream(z, sr, sizes, expected)
+                    for k in dev:
+                        a, b = ref[k], got[k]
+                        if a is None or b is None or isinstance(a, bool):
+                            dev[k].append(0.0 if a == b else np.inf)
+                        else:
+                            dev[k].append(abs(a - b))
+    for k, e in dev.items():
+        _row(rows, f"stream vs one pass: {k}", e, 0.0 if k in STREAM_EXACT else STREAM_TOLERANCE[k], "abs",
+             "exact" if k in STREAM_EXACT else "")
+
+
 def timing(rows: list) -> dict:
     x = music_like(180.0, 44100, seed=1)
     w = np.ascontiguousarray(x[:, 30 * 44100:40 * 44100])
@@ -248,9 +294,22 @@ def timing(rows: list) -> dict:
 
     measure_window(w, 44100)
     measure_track(x, 44100)
+    xc, _ = hard_clip_fraction(x, 0.1)
+    blocks = {k: [np.ascontiguousarray(v[:, i:i + 65536]) for i in range(0, v.shape[1], 65536)]
+              for k, v in (("clean", x), ("clipped", xc))}
+
+    def stream(bl):
+        meter = TrackMeter(44100, 2, x.shape[1])
+        for b in bl:
+            meter.update(b)
+        return meter.result()
+
     t = {"window_10s_ms": med(lambda: measure_window(w, 44100), 40),
          "window_10s_clipped10pct_ms": med(lambda: measure_window(y, 44100), 20),
          "track_3min_ms": med(lambda: measure_track(x, 44100), 7),
+         "track_3min_clipped10pct_ms": med(lambda: measure_track(xc, 44100), 5),
+         "stream_3min_ms": med(lambda: stream(blocks["clean"]), 7),
+         "stream_3min_clipped10pct_ms": med(lambda: stream(blocks["clipped"]), 5),
          "load_average": os.getloadavg()[0]}
     rows.append({"measure": "timing measure_window 10-s stereo 44.1k (median / min)", "value_ms": t["window_10s_ms"],
                  "target": 10.0, "pass": t["window_10s_ms"][0] <= 10.0})
@@ -258,6 +317,12 @@ def timing(rows: list) -> dict:
                  "value_ms": t["window_10s_clipped10pct_ms"], "target": None, "pass": None})
     rows.append({"measure": "timing measure_track 3-min stereo 44.1k (median / min)", "value_ms": t["track_3min_ms"],
                  "target": 150.0, "pass": t["track_3min_ms"][0] <= 150.0})
+    rows.append({"measure": "timing TrackMeter, 3 min in 65536-frame blocks + result (median / min)",
+                 "value_ms": t["stream_3min_ms"], "target": None, "pass": None})
+    rows.append({"measure": "timing measure_track 3-min, 10 % clipped at 0 dBFS", "value_ms": t["track_3min_clipped10pct_ms"],
+                 "target": None, "pass": None})
+    rows.append({"measure": "timing TrackMeter 3-min in 65536-frame blocks, 10 % clipped",
+                 "value_ms": t["stream_3min_clipped10pct_ms"], "target": None, "pass": None})
     return t
 
 
@@ -288,7 +353,7 @@ def main(argv=None) -> int:
     seeds = (0,) if args.quick else (0, 1, 2)
     rows: list = []
     t0 = time.perf_counter()
-    for part in (clipping_cases, cutoff_cases, stereo_cases, loudness_cases, noise_cases):
+    for part in (clipping_cases, cutoff_cases, stereo_cases, loudness_cases, noise_cases, streaming_cases):
         part(rows, seeds)
     t = timing(rows)
     _print(rows)

@@ -19,22 +19,28 @@ Keys (each module's docstring says what the measure is and how it is made):
 * ``spectrum`` (track only): ``spectral_deviation_db``, ``most_deviant_band_hz``, ``most_deviant_band_db``;
 * ``stereo``: ``lr_correlation``, ``channel_delay_ms``, ``polarity_inverted``, ``mono_downmix_loss_db``.
 
+``TrackMeter(sample_rate, channels, expected_frames)`` (``track_meter``) measures a track streamed as
+decoded blocks of any size in memory that does not grow with its length, and ``measure_track`` is
+that meter fed the whole track at once.
+
 Speed (this 2-core CPU, shared and loaded): ~6.5 ms per 10-s stereo 44.1-kHz window (~14 ms when
 it is heavily clipped at full scale: then most of it must be oversampled for the inter-sample
-overs), ~105 ms per 3-min stereo 44.1-kHz track; ``scripts/measurement_accuracy.py`` prints the
-current figures. Nothing here calls multi-threaded BLAS on large arrays: on a busy 2-core machine
-its threads slow a matrix product down 20-40x.
+overs), ~95 ms per 3-min stereo 44.1-kHz track (~275 ms when 10 % of it is clipped), and
+``TrackMeter`` in 65536-frame blocks ~115 ms for the same track (~26 ms per minute over an hour);
+``scripts/measurement_accuracy.py`` prints the current figures. Nothing here calls multi-threaded
+BLAS on large arrays: on a busy 2-core machine its threads slow a matrix product down 20-40x.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from adv.measurements import bandwidth, clipping, loudness, noise, spectrum, stereo, truepeak
+from adv.measurements import bandwidth, clipping, truepeak
 from adv.measurements._blocks import block_spectra
-from adv.measurements._common import as_audio, db_amp, finite, rnd
+from adv.measurements._common import as_audio, finite, rnd
+from adv.measurements.track_meter import TrackMeter, empty_peaks, peak_fields, snr_from, stereo_fields
 
-__all__ = ["TRACK_KEYS", "WINDOW_KEYS", "measure_track", "measure_window"]
+__all__ = ["TRACK_KEYS", "WINDOW_KEYS", "TrackMeter", "measure_track", "measure_window"]
 
 WINDOW_KEYS = (
     "sample_peak_dbfs", "true_peak_dbtp",
@@ -46,18 +52,10 @@ TRACK_KEYS = WINDOW_KEYS[:2] + ("integrated_lufs", "loudness_range_lu", "dc_offs
     "hum_hz", "spectral_deviation_db", "most_deviant_band_hz", "most_deviant_band_db") + WINDOW_KEYS[9:]
 
 
-TRACK_ANALYSED_BLOCKS = 600   # whole tracks: at most about this many 100-ms blocks (evenly spread)
-                              # feed the spectral measures; loudness uses every block
-
-
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     """Sum of a * b without BLAS (whose threads fight badly on a busy 2-core machine); einsum's
     float32 accumulation is good to ~1e-6 here."""
     return float(np.einsum("i,i->", a, b))
-
-
-def _sig(v: float, digits: int = 4) -> float:
-    return float(f"{v:.{digits}g}")
 
 
 def _prepare(audio: np.ndarray) -> tuple[np.ndarray, truepeak.Extrema]:
@@ -71,103 +69,33 @@ def _prepare(audio: np.ndarray) -> tuple[np.ndarray, truepeak.Extrema]:
     return x, ext
 
 
-def _peaks_and_clipping(x: np.ndarray, ext: truepeak.Extrema) -> dict:
-    C, n = x.shape
-    tp, overs = truepeak.inter_sample_peaks(ext)
-    clip = clipping.clipping_stats(ext)
-    per = []
-    for c in range(C):
-        cs = clip[c]["clipped_samples"]
-        per.append({"clipped_samples": cs, "clipped_fraction": _sig(cs / n) if n else 0.0,
-                    "longest_clip_run": clip[c]["longest_clip_run"], "intersample_overs": int(overs[c])})
-    total = sum(p["clipped_samples"] for p in per)
-    return {
-        "sample_peak_dbfs": rnd(loudness.sample_peak_dbfs(ext.peak), 2),
-        "true_peak_dbtp": rnd(db_amp(float(tp.max())), 2),
-        "clipped_samples": int(total),
-        "clipped_fraction": _sig(total / (C * n)) if n else 0.0,
-        "longest_clip_run": int(max(p["longest_clip_run"] for p in per)),
-        "intersample_overs": int(sum(p["intersample_overs"] for p in per)),
-        "clipping_per_channel": per,
-    }
-
-
-def _stereo(x: np.ndarray, bs, energies: tuple[float, float] | None, sums: tuple[float, float] | None) -> dict:
-    out = {"lr_correlation": None, "channel_delay_ms": None, "polarity_inverted": None, "mono_downmix_loss_db": None}
-    if x.shape[0] < 2 or x.shape[1] == 0:
-        return out
-    l, r = x[0], x[1]
-    n = x.shape[1]
-    e_l, e_r = energies if energies is not None else (_dot(l, l), _dot(r, r))
-    s_l, s_r = sums if sums is not None else (float(l.sum(dtype=np.float64)), float(r.sum(dtype=np.float64)))
-    corr, loss = stereo.correlation_and_loss(e_l, e_r, _dot(l, r), s_l / n, s_r / n, n)
-    out["lr_correlation"] = rnd(corr, 4)
-    out["mono_downmix_loss_db"] = rnd(loss, 2)
-    if bs is not None:
-        delay, inverted = stereo.delay_and_polarity(bs.cross, bs.psd[0], bs.psd[1], bs.n_analysed,
-                                                    bs.block_len, bs.sample_rate)
-        out["channel_delay_ms"] = rnd(delay, 3)
-        out["polarity_inverted"] = inverted
-    return out
-
-
 def measure_window(audio: np.ndarray, sample_rate: int) -> dict:
     """Per-window measurements (keys ``WINDOW_KEYS``) of ``audio`` [C, n] at ``sample_rate``."""
     x, ext = _prepare(audio)
     sr = int(sample_rate)
-    out = _peaks_and_clipping(x, ext) if x.shape[1] else _empty_peaks(x.shape[0])
-    bs = block_spectra(x, sr) if x.shape[1] else None
+    C, n = x.shape
+    if n:
+        tp, overs = truepeak.inter_sample_peaks(ext)
+        clip = [(d["clipped_samples"], d["longest_clip_run"]) for d in clipping.clipping_stats(ext)]
+        out = peak_fields(ext.peak, tp, overs, clip, n)
+    else:
+        out = empty_peaks(C)
+    bs = block_spectra(x, sr) if n else None
     out["cutoff_hz"] = rnd(bandwidth.cutoff_hz(bs.freqs, bs.psd.mean(axis=0), sr), 1) if bs is not None else None
-    out["snr_db"] = _snr(bs, x.shape[0])
-    out.update(_stereo(x, bs, None, None))
+    out["snr_db"] = snr_from(bs, C)
+    if C >= 2 and n:
+        l, r = x[0], x[1]
+        out.update(stereo_fields(n, _dot(l, l), _dot(r, r), _dot(l, r), float(l.sum(dtype=np.float64)),
+                                 float(r.sum(dtype=np.float64)), bs))
+    else:
+        out.update(stereo_fields(0, 0.0, 0.0, 0.0, 0.0, 0.0, None))
     return {k: out[k] for k in WINDOW_KEYS}
 
 
 def measure_track(audio: np.ndarray, sample_rate: int) -> dict:
-    """Whole-track measurements (keys ``TRACK_KEYS``) of ``audio`` [C, n] at ``sample_rate``."""
-    x, ext = _prepare(audio)
-    sr = int(sample_rate)
-    C, n = x.shape
-    out = _peaks_and_clipping(x, ext) if n else _empty_peaks(C)
-    every = max(1, -(-(n // max(sr // 10, 1)) // TRACK_ANALYSED_BLOCKS))
-    bs = block_spectra(x, sr, levels=True, analyse_every=every) if n else None
-    out.update(integrated_lufs=None, loudness_range_lu=None, cutoff_hz=None, snr_db=None,
-               spectral_deviation_db=None, most_deviant_band_hz=None, most_deviant_band_db=None)
-    energies = sums = None
-    if bs is not None:
-        used = bs.n_blocks * bs.block_len
-        tail = x[:, used:]
-        ch_sums = bs.block_sum.sum(axis=1) + tail.sum(axis=1, dtype=np.float64)
-        out["dc_offset"] = _sig(loudness.dc_offset(ch_sums, n), 4)
-        out["integrated_lufs"] = rnd(loudness.integrated_lufs(bs.k_energy), 2)
-        out["loudness_range_lu"] = rnd(loudness.loudness_range_lu(bs.k_energy), 2)
-        long_term = bs.psd.mean(axis=0)
-        out["cutoff_hz"] = rnd(bandwidth.cutoff_hz(bs.freqs, long_term, sr), 1)
-        out["snr_db"] = _snr(bs, C)
-        dev, band_hz, band_db = spectrum.spectral_deviation(bs.freqs, long_term, sr)
-        out.update(spectral_deviation_db=rnd(dev, 2), most_deviant_band_hz=band_hz, most_deviant_band_db=rnd(band_db, 2))
-        if C >= 2:
-            e = bs.energy[:2].sum(axis=1) * bs.block_len
-            energies = (float(e[0]) + _dot(tail[0], tail[0]), float(e[1]) + _dot(tail[1], tail[1]))
-            sums = (float(ch_sums[0]), float(ch_sums[1]))
-    else:
-        out["dc_offset"] = _sig(loudness.dc_offset(x.sum(axis=1, dtype=np.float64), n), 4) if n else 0.0
-    out["hum_hz"] = noise.hum_hz(x, sr) if n else None
-    out.update(_stereo(x, bs, energies, sums))
-    return {k: out[k] for k in TRACK_KEYS}
-
-
-def _snr(bs, n_channels: int) -> float | None:
-    if bs is None:
-        return None
-    # nothing but DC (or sub-40-Hz rumble): no music to speak of
-    if float(bs.psd[:, 2 * bs.group_bins:].sum()) <= 1e-9 * float(bs.psd.sum()):
-        return None
-    return rnd(noise.snr_db(bs.group_energy, bs.group_bins, n_channels), 1)
-
-
-def _empty_peaks(C: int) -> dict:
-    per = [{"clipped_samples": 0, "clipped_fraction": 0.0, "longest_clip_run": 0, "intersample_overs": 0}
-           for _ in range(C)]
-    return {"sample_peak_dbfs": None, "true_peak_dbtp": None, "clipped_samples": 0, "clipped_fraction": 0.0,
-            "longest_clip_run": 0, "intersample_overs": 0, "clipping_per_channel": per}
+    """Whole-track measurements (keys ``TRACK_KEYS``) of ``audio`` [C, n] at ``sample_rate``: a
+    ``TrackMeter`` fed the whole track in one block."""
+    x = as_audio(audio, check_finite=False)
+    meter = TrackMeter(sample_rate, x.shape[0], x.shape[1])
+    meter.update(x)
+    return meter.result()

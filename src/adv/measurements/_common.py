@@ -53,3 +53,37 @@ def block_view(x: np.ndarray, size: int) -> np.ndarray:
     """[channels, n // size, size] view of the complete blocks of ``x`` (no copy)."""
     nb = x.shape[1] // size
     return x[:, : nb * size].reshape(x.shape[0], nb, size)
+
+
+def sig(v: float, digits: int = 4) -> float:
+    """``v`` rounded to ``digits`` significant digits."""
+    return float(f"{v:.{digits}g}")
+
+
+class ExactSums:
+    """Per-channel sums of float32 values, exact whatever the order or grouping of the additions
+    (so a stream and one pass over the same samples agree to the bit): each value's 24-bit
+    mantissa is added, as an integer, to a float64 bin of its binary exponent (exact while a bin
+    stays below 2^53, i.e. for up to 2^29 values), and ``total`` adds the bins up exactly."""
+
+    _E_MIN, _BINS = -149, 280          # frexp exponents of float32 values: -148 .. 128
+
+    def __init__(self, channels: int):
+        self.acc = np.zeros((channels, self._BINS), dtype=np.float64)
+
+    def add(self, v: np.ndarray) -> None:
+        """Adds ``v`` [C, k] (float32) channel by channel."""
+        m, e = np.frexp(np.asarray(v, dtype=np.float32))
+        mant = (m * np.float32(2.0 ** 24)).astype(np.float64)          # exact integers, |m| < 2^24
+        idx = (e - self._E_MIN).astype(np.intp)
+        for c in range(self.acc.shape[0]):
+            self.acc[c] += np.bincount(idx[c], weights=mant[c], minlength=self._BINS)
+
+    def total(self) -> np.ndarray:
+        """[C] float64: the exact sums, rounded once."""
+        shift = self._E_MIN - 24
+        out = np.empty(self.acc.shape[0])
+        for c, row in enumerate(self.acc):
+            s = sum(int(v) << i for i, v in enumerate(row) if v)
+            out[c] = math.ldexp(float(s), shift) if s else 0.0
+        return out

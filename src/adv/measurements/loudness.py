@@ -50,13 +50,27 @@ def _to_lufs(power: np.ndarray) -> np.ndarray:
         return -0.691 + 10.0 * np.log10(power)
 
 
+def weighted_energy(k_energy: np.ndarray) -> np.ndarray:
+    """[B] channel-weighted K-weighted mean square per 100-ms block, from [C, B] (or already [B]);
+    a per-channel sum, not a matrix product: the same value whatever the number of blocks."""
+    k = np.asarray(k_energy, dtype=np.float64)
+    if k.ndim == 1:
+        return k
+    w = channel_weights(k.shape[0])
+    out = np.zeros(k.shape[1])
+    for c in range(k.shape[0]):
+        if w[c]:
+            out += w[c] * k[c]
+    return out
+
+
 def integrated_lufs(k_energy: np.ndarray) -> float | None:
-    """Gated integrated loudness in LUFS from K-weighted mean squares [C, B] of 100-ms blocks;
-    None when no 400-ms block passes the absolute gate (silence, or shorter than 400 ms)."""
-    C, B = k_energy.shape
-    if B < 4:
+    """Gated integrated loudness in LUFS from K-weighted mean squares of 100-ms blocks ([C, B], or
+    [B] already channel-weighted); None when no 400-ms block passes the absolute gate (silence, or
+    shorter than 400 ms)."""
+    weighted = weighted_energy(k_energy)
+    if weighted.size < 4:
         return None
-    weighted = channel_weights(C) @ k_energy                    # [B]
     cs = np.r_[0.0, np.cumsum(weighted)]
     blocks = (cs[4:] - cs[:-4]) / 4.0                            # 400-ms blocks, hop 100 ms
     lk = _to_lufs(blocks)
@@ -71,11 +85,11 @@ def integrated_lufs(k_energy: np.ndarray) -> float | None:
 
 
 def short_term_loudness(k_energy: np.ndarray) -> np.ndarray:
-    """Short-term loudness (3-s window) every 100 ms, LUFS (-inf for silent windows)."""
-    C, B = k_energy.shape
-    if B < 30:
+    """Short-term loudness (3-s window) every 100 ms, LUFS (-inf for silent windows); input as for
+    ``integrated_lufs``."""
+    weighted = weighted_energy(k_energy)
+    if weighted.size < 30:
         return np.empty(0)
-    weighted = channel_weights(C) @ k_energy
     cs = np.r_[0.0, np.cumsum(weighted)]
     return _to_lufs((cs[30:] - cs[:-30]) / 30.0)
 

@@ -24,9 +24,12 @@ lower than their true SNR: use it to rank and to flag low values, not as a preci
 
 ``hum_hz`` looks for mains hum (50 or 60 Hz and harmonics): narrow peaks at multiples of the mains
 frequency (+-0.12 Hz per harmonic) standing out from the bins 3-12 Hz either side in the median
-(over up to eight 3-s frames: hum is stationary, music is not) of a 0.33-Hz resolution spectrum of a
-copy decimated to ~4 kHz. Three harmonics of the first 16 (multiples of 300 Hz, common to both
-mains frequencies, left out) must stand 8 dB above their neighbours, one of them 12 dB, and their
+(over the frames: hum is stationary, music is not) of a ~0.5-Hz resolution spectrum of a copy
+decimated to ~4 kHz. The frames (8192 decimated samples, ~2 s) lie on a fixed grid of consecutive
+frames, of which every k-th is used, k the smallest power of two that leaves at most 16 (all of a
+short track's; ``HumFrames``: a stream keeps their spectra only, never the signal; under one frame,
+one shorter frame). Three harmonics of the first 16 (multiples of 300 Hz, common to both mains
+frequencies, left out) must stand 8 dB above their neighbours, one of them 12 dB, and their
 peak frequencies divided by the harmonic number must agree within 0.03 Hz: hum is one mains
 frequency and its exact multiples, while notes that happen to lie near multiples of 50 or 60 Hz (F4 is
 349.2 Hz) scatter. The resolution also tells 50 Hz from a G1 bass note at 49 Hz.
@@ -100,23 +103,114 @@ def snr_db(group_energy: np.ndarray, group_bins: int, n_channels: int) -> float 
 
 def hum_hz(x: np.ndarray, sample_rate: int) -> int | None:
     """50 or 60 when mains hum is present, else None (first two channels, power averaged)."""
-    ch = x[: min(2, x.shape[0])]
-    n = ch.shape[1]
-    d = max(1, int(sample_rate // HUM_RATE))                  # boxcar decimation to ~2 kHz
-    rate = sample_rate / d
-    frame = 1 << int(np.floor(np.log2(max(HUM_FRAME_SECONDS * rate, 1.0))))
-    while frame * d > n and frame > 256:
-        frame //= 2
-    df = rate / frame
-    if frame * d > n or df > 1.5:
-        return None
-    frames = min(HUM_MAX_FRAMES, n // (frame * d))
-    starts = np.linspace(0, n - frame * d, frames).astype(int) if frames > 1 else np.array([0])
-    seg = np.stack([ch[:, s:s + frame * d] for s in starts], axis=1)    # [C, F, frame * d]
-    if d > 1:
-        seg = seg.reshape(seg.shape[0], frames, frame, d).mean(axis=-1)
-    spec = sfft.rfft(seg * np.hanning(frame).astype(np.float32), axis=-1)
-    power = (spec.real ** 2 + spec.imag ** 2).mean(axis=0)              # [frames, bins]
+    h = HumFrames(sample_rate, x.shape[1])
+    h.update(x, 0, x.shape[1])
+    return h.result(x.shape[1])
+
+
+class HumFrames:
+    """What the hum search needs from a stream: the power spectra of the used frames of a
+    boxcar-decimated copy (first two channels). Frames lie on a grid from sample 0; frame f is kept
+    when f is a multiple of ``stride`` or among the first ``HUM_MAX_FRAMES`` (a stream shorter than
+    announced still has a spread). ``stride`` is a power of two, from ``expected_frames``, and
+    doubles whenever more than 2 x ``HUM_MAX_FRAMES`` multiples are kept (so a stream of unknown
+    length ends with the stride its length gives); memory stays at ~24 spectra."""
+
+    def __init__(self, sample_rate: int, expected_frames: int | None = None):
+        self.d = max(1, int(sample_rate // HUM_RATE))             # boxcar decimation to ~4 kHz
+        self.rate = sample_rate / self.d
+        self.frame = 1 << int(np.floor(np.log2(max(HUM_FRAME_SECONDS * self.rate, 1.0))))
+        self.span = self.frame * self.d                           # raw samples per frame
+        total = int(expected_frames) // self.span if expected_frames else 0
+        self.stride = 1                                           # the smallest power of two leaving
+        while -(-total // self.stride) > 2 * HUM_MAX_FRAMES:      # at most 16 multiples (as _thin ends)
+            self.stride *= 2
+        self.spectra: dict[int, np.ndarray] = {}                  # frame index -> power [bins] float32
+        self._cur: list[np.ndarray] = []                          # decimated pieces of the frame being filled
+        self.next = 0                                             # next raw sample to read (a multiple of d)
+
+    def _kept(self, f: int) -> bool:
+        return f < HUM_MAX_FRAMES or f % self.stride == 0
+
+    def _next_kept(self, f: int) -> int:
+        return f + 1 if f + 1 < HUM_MAX_FRAMES else (f // self.stride + 1) * self.stride
+
+    def carry_from(self, n: int) -> int:
+        """First raw sample still needed (``n``: samples seen): the rest of a d-group of a kept frame."""
+        return self.next if self._kept(self.next // self.span) else n
+
+    def update(self, buf: np.ndarray, buf0: int, n: int) -> None:
+        """Reads samples ``self.next`` .. ``n`` (whole d-groups) of ``buf`` [C, *], which starts at
+        sample ``buf0``."""
+        ch = buf[: min(2, buf.shape[0])]
+        end = (n // self.d) * self.d
+        while -(-(n // self.span) // self.stride) > 2 * HUM_MAX_FRAMES:
+            self.stride *= 2                                     # the stream is known to be this long
+            self._thin()
+        while self.next < end:
+            f = self.next // self.span
+            if not self._kept(f):
+                self.next = self._next_kept(f) * self.span
+                continue
+            f_end = (f + 1) * self.span
+            b = min(end, f_end)
+            self._cur.append(_decimate(ch[:, self.next - buf0: b - buf0], self.d))
+            self.next = b
+            if b == f_end:
+                self.spectra[f] = _frame_power(np.concatenate(self._cur, axis=1))
+                self._cur = []
+                self._thin()
+
+    def _thin(self) -> None:
+        while sum(1 for f in self.spectra if f % self.stride == 0) > 2 * HUM_MAX_FRAMES:
+            self.stride *= 2
+        self.spectra = {f: p for f, p in self.spectra.items() if self._kept(f)}
+        f = self.next // self.span
+        if self.next % self.span and not self._kept(f):           # the frame being filled is no longer used
+            self._cur = []
+            self.next = self._next_kept(f) * self.span
+
+    def result(self, n: int) -> int | None:
+        """The hum decision for a stream of ``n`` samples (state unchanged)."""
+        complete = n // self.span
+        if complete == 0:                                         # shorter than a frame: one shorter frame
+            frame = self.frame
+            while frame * self.d > n and frame > 256:
+                frame //= 2
+            if frame * self.d > n or self.rate / frame > 1.5 or not self._cur:
+                return None
+            power = _frame_power(np.concatenate(self._cur, axis=1)[:, :frame])[None]
+            return hum_decision(power, self.rate / frame, self.rate)
+        used = [f for f in self.spectra if f < complete and f % self.stride == 0]
+        if len(used) < min(HUM_MAX_FRAMES, complete):
+            used = set(used) | {f for f in self.spectra if f < min(HUM_MAX_FRAMES, complete)}
+        if self.rate / self.frame > 1.5:
+            return None
+        power = np.stack([self.spectra[f] for f in sorted(used)])
+        return hum_decision(power, self.rate / self.frame, self.rate)
+
+
+def _decimate(seg: np.ndarray, d: int) -> np.ndarray:
+    """Means of consecutive ``d``-sample groups (a multiple of d long), as d strided adds: numpy's
+    reduction over a short last axis is several times slower."""
+    if d == 1:
+        return seg.copy()
+    g = seg.reshape(seg.shape[0], -1, d)
+    acc = g[:, :, 0].copy()
+    for j in range(1, d):
+        acc += g[:, :, j]
+    return acc * np.float32(1.0 / d)
+
+
+def _frame_power(seg: np.ndarray) -> np.ndarray:
+    """Hann-windowed power spectrum of one decimated frame [C, frame], channels averaged (float32)."""
+    spec = sfft.rfft(seg * np.hanning(seg.shape[1]).astype(np.float32), axis=-1)
+    return (spec.real ** 2 + spec.imag ** 2).mean(axis=0)
+
+
+def hum_decision(power: np.ndarray, df: float, rate: float) -> int | None:
+    """50, 60 or None from the power spectra [frames, bins] (bin spacing ``df``) of a decimated copy
+    at ``rate``."""
     if float(power.max()) <= 0.0:
         return None
     # hum is stationary, music is not: the median over frames keeps the one and thins the other

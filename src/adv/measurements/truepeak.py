@@ -144,32 +144,54 @@ def inter_sample_peaks(ext: Extrema, margin_db: float = MARGIN_DB,
     waveform exceeds full scale at an interpolated point (|value| > ``OVER_LEVEL``, 0.01 dB above
     1.0); overs on the samples themselves are the sample peak's business.
     """
-    x = ext.x
-    C, n = x.shape
+    C, n = ext.x.shape
     true_peak = ext.peak.astype(np.float64).copy()
     overs = np.zeros(C, dtype=np.int64)
     if n < 2 or not true_peak.size or float(true_peak.max()) <= 0.0:
         return true_peak, overs
+    p, overs = interval_peaks(ext, candidate_level(float(true_peak.max()), margin_db), chunk=chunk)
+    return np.maximum(true_peak, p), overs
+
+
+def candidate_level(peak: float, margin_db: float = MARGIN_DB) -> float:
+    """Samples from this level up mark the intervals to interpolate: ``margin_db`` below the sample
+    peak (for the true peak) and below full scale (for the overs)."""
     g = 10.0 ** (-margin_db / 20.0)
-    thr = min(float(true_peak.max()) * g, g)              # covers both the true peak and the overs
-    mat = _block_matrix()
+    return min(peak * g, g)
+
+
+def interval_peaks(ext: Extrema, thr: float, j0: int = 0, j1: int | None = None, k_lo: int = _HALF - 1,
+                   k_hi: int | None = None, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(largest interpolated |value| per channel (0 if none), overs per channel) over the intervals
+    of the 16-sample blocks ``j0 <= j < j1`` of ``ext.x`` whose block or next block holds a sample
+    at or above ``thr``. Intervals ``k`` outside ``[k_lo, k_hi)`` are left out: the interpolator
+    needs 11 samples before and 12 after one, and beyond a signal's ends (a window cut
+    mid-waveform) the reconstruction is undefined. Defaults: the whole of ``ext.x``."""
+    x = ext.x
+    C, n = x.shape
     n_fine = -(-n // BLOCK)
+    j1 = n_fine if j1 is None else min(j1, n_fine)
+    k_hi = n - _HALF if k_hi is None else k_hi
+    peak = np.zeros(C, dtype=np.float64)
+    overs = np.zeros(C, dtype=np.int64)
+    if j1 <= j0:
+        return peak, overs
+    mat = _block_matrix()
+    c_lo, c_hi = j0 * BLOCK // COARSE, min(j1 * BLOCK, n - 1) // COARSE     # coarse blocks holding j0 .. j1
     for c in range(C):
-        hot_coarse = np.flatnonzero(np.maximum(ext.coarse_max[c], -ext.coarse_min[c]) >= thr)
+        hot_coarse = np.flatnonzero(np.maximum(ext.coarse_max[c, c_lo:c_hi + 1], -ext.coarse_min[c, c_lo:c_hi + 1]) >= thr) + c_lo
         fine, fmax, fmin = ext.fine(c, hot_coarse)
-        mask = np.zeros(n_fine, dtype=bool)
+        mask = np.zeros(n_fine + 1, dtype=bool)
         mask[fine[np.maximum(fmax, -fmin) >= thr]] = True
         mask[:-1] |= mask[1:]            # an interval whose right-hand sample is loud starts one block left
-        blocks = np.flatnonzero(mask)
+        blocks = np.flatnonzero(mask[j0:j1]) + j0
         for i in range(0, len(blocks), chunk):
             b = blocks[i:i + chunk]
             y = np.abs(_segments(x[c], b) @ mat)         # [m, 48] = 16 intervals x 3 phases; small
             a = np.maximum(np.maximum(y[:, 0::3], y[:, 1::3]), y[:, 2::3])   # products stay single-threaded
-            if b[0] * BLOCK < _HALF - 1 or b[-1] * BLOCK + BLOCK + _HALF > n:
-                # the interpolator needs 11 samples before and 12 after an interval: near the ends
-                # of the signal (a window cut mid-waveform) the reconstruction is undefined
+            if b[0] * BLOCK < k_lo or b[-1] * BLOCK + BLOCK > k_hi:
                 k = b[:, None] * BLOCK + np.arange(BLOCK)
-                a[(k < _HALF - 1) | (k + _HALF >= n)] = 0.0
-            true_peak[c] = max(true_peak[c], float(a.max()))
+                a[(k < k_lo) | (k >= k_hi)] = 0.0
+            peak[c] = max(peak[c], float(a.max()))
             overs[c] += int(np.count_nonzero(a > OVER_LEVEL))
-    return true_peak, overs
+    return peak, overs
