@@ -1,6 +1,5 @@
 """Analysis windows are brought into the training clips' level range (adv.levels)."""
 
-import pytest
 import numpy as np
 
 from adv.inference.validator import AudioDistortionValidator
