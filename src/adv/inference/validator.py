@@ -22,7 +22,7 @@ from adv.features.window_features import window_features
 from adv.inference.window_stream import WindowStream
 from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
 from adv.inference.windows import summarise
-from adv.measurements import measure_window
+from adv.measurements import TrackMeter, measure_window
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, peak
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
@@ -100,13 +100,16 @@ class AudioDistortionValidator:
                 "run_strength": RUN_STRENGTH}
 
     # ---- core ----
-    def _windows(self, blocks, rate: int, expected: int | None, notes: list[str]):
+    def _windows(self, blocks, rate: int, expected: int | None, notes: list[str], meter: TrackMeter | None = None):
         """Analysis windows [2, n] at the audio's own ``rate``, cut from a stream of blocks
-        [channels, n] (the first two channels; mono doubled); fills ``notes`` and yields
-        ``(start, window)``, then returns (samples, peak) through StopIteration.value."""
+        [channels, n] (the first two channels; mono doubled); fills ``notes``, feeds every block to
+        ``meter`` (the track's measurements) and yields ``(start, window)``, then returns
+        (samples, peak) through StopIteration.value."""
         stream = WindowStream(rate, self.window_s, self.hop_s, self.max_windows, expected)
         top, first = 0.0, True
         for block in blocks:
+            if meter is not None:
+                meter.update(block)
             if first:
                 first = False
                 if block.shape[0] == 1:
@@ -128,7 +131,8 @@ class AudioDistortionValidator:
         t0 = time.perf_counter()
         notes: list[str] = []
         timed = _Timed(blocks)
-        windows = self._windows(timed, rate, expected, notes)
+        meter = TrackMeter(rate, info["channels"], expected)
+        windows = self._windows(timed, rate, expected, notes, meter)
         starts, probs, sevs, silent, measured, batch = [], [], [], [], [], []
         while True:
             try:
@@ -158,7 +162,7 @@ class AudioDistortionValidator:
                             self.decision, np.array(silent))
         for seg, m in zip(verdict["segments"], measured):
             seg["measurements"] = m
-        result = {"path": name, **verdict}
+        result = {"path": name, **verdict, "measurements": meter.result()}
         result.update(info)
         result.update({"duration": round(duration, 3), "notes": notes,
                        "model_version": self.meta.get("version"),
