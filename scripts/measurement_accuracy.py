@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from adv.measurements import TrackMeter, measure_track, measure_window  # noqa: E402
 from adv.measurements.synth import (  # noqa: E402
+    measure_in_blocks,
     add_hum, add_noise, delay_right, hard_clip_fraction, lowpass, music_like)
 
 RATES = (44100, 48000, 96000)
@@ -241,15 +242,6 @@ STREAM_EXACT = ("sample_peak_dbfs", "clipped_samples", "longest_clip_run", "dc_o
                 "polarity_inverted", "hum_hz")
 
 
-def _stream(x: np.ndarray, sr: int, sizes, expected) -> dict:
-    meter = TrackMeter(sr, x.shape[0], expected)
-    i = 0
-    for s in sizes:
-        meter.update(x[:, i:i + s])
-        i += s
-    return meter.result()
-
-
 def streaming_cases(rows: list, seeds) -> None:
     """Largest deviation of the streamed result from one pass, per key, over varied tracks and
     block partitions."""
@@ -267,7 +259,7 @@ def streaming_cases(rows: list, seeds) -> None:
                 for expected in (n, None, n // 3):
                     sizes = list(rng.integers(1, 200_000, n // 10_000 + 4)) + [1] * 500 + [0] * 20
                     sizes = [int(s) for s in np.diff(np.r_[0, np.minimum(np.cumsum(sizes), n), n])]
-                    got = _stream(z, sr, sizes, expected)
+                    got = measure_in_blocks(z, sr, sizes, expected)
                     for k in dev:
                         a, b = ref[k], got[k]
                         if a is None or b is None or isinstance(a, bool):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from adv.measurements import TRACK_KEYS, TrackMeter, measure_track
-from adv.measurements.synth import add_hum, delay_right, hard_clip_fraction, lowpass, music_like
+from adv.measurements.synth import add_hum, delay_right, hard_clip_fraction, lowpass, measure_in_blocks, music_like
 
 EXACT = ("sample_peak_dbfs", "integrated_lufs", "loudness_range_lu", "dc_offset", "clipped_samples",
          "clipped_fraction", "longest_clip_run", "intersample_overs", "clipping_per_channel", "hum_hz",
@@ -51,14 +51,7 @@ def _cuts(n: int, rng: np.random.Generator, kind: str) -> list[int]:
     return out
 
 
-def stream(x: np.ndarray, sr: int, sizes, expected) -> dict:
-    meter = TrackMeter(sr, x.shape[0], expected)
-    i = 0
-    for s in sizes:
-        meter.update(x[:, i:i + s])
-        i += s
-    assert i == x.shape[1]
-    return meter.result()
+stream = measure_in_blocks  # raises when the block sizes do not cover the signal
 
 
 def assert_agrees(ref: dict, got: dict, where: str = "") -> None:

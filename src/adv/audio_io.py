@@ -447,13 +447,6 @@ def stream_audio(path: str | os.PathLike, target_sr: int | None = None,
     return info, _resampled(_native_blocks(p, info, limit), info.sample_rate, info.channels, target_sr)
 
 
-def expected_frames(info: AudioInfo, target_sr: int | None = None) -> int | None:
-    """Frames the header announces, at ``target_sr`` (None when it does not say)."""
-    if info.frames is None:
-        return None
-    return info.frames if target_sr is None else int(round(info.frames * target_sr / info.sample_rate))
-
-
 def load_audio(path: str | os.PathLike, target_sr: int | None = None,
                max_seconds: float | str | None = None) -> DecodedAudio:
     """Decodes a whole file to float32 [channels, samples], optionally resampled to ``target_sr``

@@ -164,3 +164,17 @@ def add_hum(x: np.ndarray, sr: int, mains_hz: float, snr_db: float = 24.0, offse
     p_x = float(np.mean(x.astype(np.float64) ** 2))
     hum *= np.sqrt(p_x / np.mean(hum ** 2) / 10 ** (snr_db / 10))
     return (x + hum).astype(np.float32)
+
+
+def measure_in_blocks(x: np.ndarray, sr: int, sizes, expected: int | None) -> dict:
+    """A TrackMeter's result for ``x`` [C, n] fed as consecutive blocks of ``sizes`` (summing to n)."""
+    from adv.measurements.track_meter import TrackMeter
+
+    meter = TrackMeter(sr, x.shape[0], expected)
+    i = 0
+    for s in sizes:
+        meter.update(x[:, i:i + s])
+        i += s
+    if i != x.shape[1]:
+        raise ValueError(f"block sizes add up to {i}, the signal has {x.shape[1]} samples")
+    return meter.result()
