@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh Debian machine: system tools (ffmpeg, lame,
+# Installs everything the project needs on a fresh Debian machine: system tools (ffmpeg, lame, sox,
 # fluidsynth + General MIDI soundfont) and a virtual environment at .venv with the `adv` command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
-  for pkg in ffmpeg lame fluidsynth fluid-soundfont-gm libsndfile1; do
+  for pkg in ffmpeg lame sox fluidsynth fluid-soundfont-gm libsndfile1; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -23,4 +23,6 @@ PY="${PYTHON:-python3}"
 .venv/bin/pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING' || true
 .venv/bin/pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING' || true
 .venv/bin/adv --help >/dev/null
+# export the shipped model to ONNX once (cached), so that the first analysis starts without torch
+.venv/bin/python -c "from adv.config import SHIPPED_MODEL; from adv.inference.onnx_backend import cached_onnx; cached_onnx(SHIPPED_MODEL)"
 echo "setup complete: .venv/bin/adv"

@@ -307,3 +307,20 @@ def test_degenerate_inputs_give_valid_results(name):
         assert len(t["clipping_per_channel"]) == 6 and t["lr_correlation"] is not None
     if name == "nan":
         assert t["sample_peak_dbfs"] is not None and t["integrated_lufs"] is not None
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 88200, 96000, 192000])
+def test_k_weighting_matches_pyloudnorm(rate):
+    """The K-weighting biquads equal pyloudnorm's (the maintained reference) at any rate, and the
+    ITU-R BS.1770-4 coefficients at 48 kHz."""
+    from pyloudnorm import Meter
+
+    from adv.measurements._blocks import k_weighting_biquads
+
+    ours = k_weighting_biquads(rate)
+    theirs = [(f.b, f.a) for f in Meter(rate, filter_class="DeMan")._filters.values()]
+    for (b, a), (rb, ra) in zip(ours, theirs):
+        assert np.allclose(b, rb, rtol=0, atol=1e-10) and np.allclose(a, ra, rtol=0, atol=1e-10)
+    if rate == 48000:
+        assert np.allclose(ours[0][0], [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-6)
+        assert np.allclose(ours[1][1], [1.0, -1.99004745483398, 0.99007225036621], atol=1e-6)

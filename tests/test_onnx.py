@@ -14,7 +14,8 @@ import torch
 
 from adv.distortions import apply_distortion
 from adv.features.signal_features import compute_signal_features
-from adv.inference.onnx_backend import OnnxDetector, WaveformDetector, cached_onnx, export_onnx
+from adv.inference.onnx_backend import OnnxDetector, cached_onnx
+from adv.models.onnx_export import WaveformDetector, export_onnx
 from adv.models.model_file import SHIPPED_MODEL, load_detector
 
 SR = 32000
@@ -68,7 +69,7 @@ def torch_model():
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx")
-    return export_onnx(SHIPPED_MODEL, d / "fp32.onnx"), export_onnx(SHIPPED_MODEL, d / "int8.onnx", int8=True)
+    return export_onnx(SHIPPED_MODEL, d / "fp32.onnx")[0], export_onnx(SHIPPED_MODEL, d / "int8.onnx", int8=True)[0]
 
 
 @pytest.fixture(scope="module", params=[10.0, 3.0], ids=["10s", "3s"])
@@ -121,11 +122,33 @@ def test_int8_onnx_stays_close(torch_model, onnx_files, inputs):
 
 def test_cached_export_is_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path))
-    first = cached_onnx(SHIPPED_MODEL)
+    first, meta = cached_onnx(SHIPPED_MODEL)
     assert first.parent == tmp_path / "onnx" and first.suffix == ".onnx"
+    assert meta == {**load_detector(SHIPPED_MODEL)[1], "n_signal": meta["n_signal"]}
     stamp = first.stat().st_mtime_ns
-    assert cached_onnx(SHIPPED_MODEL) == first and first.stat().st_mtime_ns == stamp
+    again, meta_again = cached_onnx(SHIPPED_MODEL)
+    assert again == first and first.stat().st_mtime_ns == stamp and meta_again == meta
     assert not list(first.parent.glob("*.part"))
+
+
+def test_a_cached_model_loads_without_torch(tmp_path):
+    """Once exported, the ONNX backend serves in a process that never imports torch."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ADV_CACHE_DIR": str(tmp_path)}
+    code = ("import sys, numpy as np\n"
+            "from adv.inference.validator import AudioDistortionValidator\n"
+            "v = AudioDistortionValidator(threads=1)\n"
+            "r = v.analyze(np.zeros((2, 32000 * 3), np.float32) + 0.1 * np.sin(np.arange(96000) / 7), sample_rate=32000)\n"
+            "print(v.backend, 'torch' in sys.modules, r['distortion_type'])\n")
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.split()[0] == "onnx"
+    assert second.stdout.split()[:2] == ["onnx", "False"], second.stdout
+    assert first.stdout.split()[2] == second.stdout.split()[2]
 
 
 def test_validator_onnx_backend_gives_the_torch_verdict(tmp_path, monkeypatch):

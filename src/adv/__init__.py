@@ -6,6 +6,8 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+#: version of the analysis result's JSON shape (docs/output_format.md); bumped when a key changes meaning or goes
+RESULT_SCHEMA_VERSION = "1.0"
 
 CLASSES = ("clean", "clipping", "mp3", "noise", "eq", "phase")
 DISTORTION_KINDS = CLASSES[1:]

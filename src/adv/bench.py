@@ -94,14 +94,12 @@ def _validator(backend: str, model: str | None, threads: int | None):
 
     v = AudioDistortionValidator(model, threads=threads, backend="torch" if backend == "torch" else "onnx")
     if backend == "onnx-int8":  # the validator itself only runs fp32; swap the session in for the bench
-        v._onnx = OnnxDetector(cached_onnx(v.model_path, int8=True), threads=v.threads)
+        v._onnx = OnnxDetector(cached_onnx(v.model_path, int8=True)[0], threads=v.threads)
     return v
 
 
 def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int, model: str | None = None,
                   threads: int | None = None, workers: int = 2) -> dict:
-    import torch
-
     from adv.audio_io import load_audio
     from adv.features.signal_features import compute_signal_features
     from adv.inference.onnx_backend import cached_onnx
@@ -109,7 +107,7 @@ def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int,
     wav, flac, batch = files
     v = _validator(backend, model, threads)
     sr = v.sample_rate
-    res: dict = {"backend": backend, "torch_threads": torch.get_num_threads(),
+    res: dict = {"backend": backend, "torch_threads": v.threads if backend == "torch" else None,
                  "onnx_threads": v.threads if backend != "torch" else None}
 
     res["e2e_wav_ms"] = _pct(_times(lambda: v.analyze(wav), runs))
@@ -135,7 +133,7 @@ def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int,
     res["peak_rss_mb"] = _maxrss_mb()
     res["model_mb"] = round(Path(v.model_path).stat().st_size / 1e6, 2)
     if backend != "torch":
-        res["onnx_mb"] = round(Path(cached_onnx(v.model_path, int8=backend == "onnx-int8")).stat().st_size / 1e6, 2)
+        res["onnx_mb"] = round(cached_onnx(v.model_path, int8=backend == "onnx-int8")[0].stat().st_size / 1e6, 2)
     res["meets_targets"] = {
         "e2e_p50": res["e2e_wav_ms"]["p50"] <= TARGETS["e2e_p50_ms"],
         "batch": res["batch_x_realtime"] >= TARGETS["batch_x_realtime"],

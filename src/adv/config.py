@@ -9,6 +9,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent.parent
 CONFIG_DIR = Path(os.environ.get("ADV_CONFIG_DIR", REPO_DIR / "configs"))
+#: the detector file shipped in the package (the default model)
+SHIPPED_MODEL = PACKAGE_DIR / "assets" / "detector.pt"
 
 
 def cache_dir(create: bool = True) -> Path:

@@ -1,29 +1,21 @@
-"""ONNX Runtime backend: the whole detector (log-mel front end + backbone + head) as one graph.
+"""ONNX Runtime backend: the whole detector (log-mel front end + backbone + head) as one graph,
+run without torch.
 
-Graph inputs / outputs (batch and length are dynamic)::
-
-    mono    float32 [B, L]   mono mix at the model's sample rate (32 kHz)
-    signal  float32 [B, D]   raw signal features (adv.features.signal_features)
-    ->
-    probs    float32 [B, 6]  calibrated type probabilities (clean, clipping, mp3, noise, eq, phase)
-    severity float32 [B, 5]  severities in [0, 1]
-
-`export_onnx` writes it (opset 17, TorchScript exporter); `cached_onnx` exports once per model file
-into a cache folder keyed by the model's md5; `OnnxDetector` runs it. `quantize_int8` makes a
-dynamically quantised variant (int8 backbone convolutions; see there why the validator keeps fp32).
+`cached_onnx` gives the graph of a detector file and that file's metadata, exported on first use
+(adv.models.onnx_export, which needs torch) into a cache folder keyed by the model's md5, with the
+metadata beside it as JSON; later loads, in any process, read both from the cache without importing
+torch. `OnnxDetector` runs the graph.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from adv.config import cache_dir as adv_cache_dir
 from adv.errors import CheckpointError
@@ -36,19 +28,6 @@ INPUT_NAMES = ("mono", "signal")
 OUTPUT_NAMES = ("probs", "severity")
 
 
-class WaveformDetector(nn.Module):
-    """DistortionDetector with its log-mel front end: (mono [B, L], signal [B, D]) -> (probs, severity)."""
-
-    def __init__(self, detector: nn.Module):
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, mono: torch.Tensor, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        bb = self.detector.backbone
-        mel = bb.logmel_extractor(bb.spectrogram_extractor(mono))  # extract_logmel minus its python checks
-        return self.detector(mel, signal)
-
-
 def model_digest(model_path: str | os.PathLike) -> str:
     """md5 of the model file's md5 and the export version (the cache key of its ONNX graph)."""
     return hashlib.md5((md5sum(model_path) + EXPORT_VERSION).encode()).hexdigest()
@@ -59,80 +38,43 @@ def cache_dir() -> Path:
     return adv_cache_dir(create=False) / "onnx"
 
 
-def _atomic_target(path: Path) -> Path:
+def atomic_target(path: Path) -> Path:
+    """A temporary file beside ``path``, to be renamed onto it when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part", dir=path.parent)
     os.close(fd)
     return Path(tmp)
 
 
-def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike, *, int8: bool = False) -> Path:
-    """Exports the detector file `model_path` to `onnx_path` (fp32; with int8=True the quantised
-    variant is written there instead). The file appears atomically (safe with concurrent callers)."""
-    from adv.models.model_file import load_detector
-
-    model, meta = load_detector(model_path)
-    wrapped = WaveformDetector(model).eval()
-    sr = int(meta["frontend"]["sample_rate"])
-    n_sig = int(model.head.n_signal)
-    mono = torch.randn(2, int(3.0 * sr)) * 0.1
-    signal = torch.zeros(2, n_sig)
-    out = Path(onnx_path)
-    tmp = _atomic_target(out)
+def _read_meta(path: Path) -> dict | None:
     try:
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped, (mono, signal), str(tmp), input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False,
-                do_constant_folding=True,
-                dynamic_axes={"mono": {0: "batch", 1: "samples"}, "signal": {0: "batch"},
-                              "probs": {0: "batch"}, "severity": {0: "batch"}})
-        if int8:
-            quantize_int8(tmp, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and "frontend" in meta else None
 
 
-def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) -> Path:
-    """Dynamic int8 quantisation (ConvInteger) of the backbone's convolutions.
-
-    The front end stays float: int8 STFT kernels / mel matrix cap the spectrum's dynamic range
-    at ~48 dB and wreck the codec and noise cues (measured: probabilities off by up to 1.0).
-    Measured on the 2-core CPU box: no faster than fp32 (ConvInteger is slower than MLAS float
-    convolutions for these small depthwise layers), so the validator does not use it.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    src, dst = Path(fp32_path), Path(int8_path)
-    front = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node
-             if "spectrogram_extractor" in n.name or "logmel_extractor" in n.name]
-    tmp = _atomic_target(dst)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"],
-                             nodes_to_exclude=front)
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dst
-
-
-def cached_onnx(model_path: str | os.PathLike, *, int8: bool = False) -> Path:
-    """The ONNX graph of `model_path`, exported on first use into :func:`cache_dir`."""
+def cached_onnx(model_path: str | os.PathLike, *, int8: bool = False) -> tuple[Path, dict]:
+    """(ONNX graph, metadata) of the detector file `model_path`, from :func:`cache_dir`, exported
+    there on first use."""
+    if not Path(model_path).is_file():
+        raise CheckpointError(f"{model_path}: model file not found")
     digest = model_digest(model_path)
     path = cache_dir() / f"{digest}{'.int8' if int8 else ''}.onnx"
-    if not path.exists():
+    meta_path = cache_dir() / f"{digest}.json"
+    meta = _read_meta(meta_path) if path.exists() else None
+    if meta is None:
+        from adv.models.onnx_export import export_onnx
+
         try:
-            export_onnx(model_path, path, int8=int8)
+            _, meta = export_onnx(model_path, path, int8=int8)
+            tmp = atomic_target(meta_path)
+            tmp.write_text(json.dumps(meta), encoding="utf-8")
+            tmp.replace(meta_path)
         except OSError as exc:
             raise CheckpointError(f"{model_path}: cannot write the ONNX export to {path.parent} ({exc}); "
                                   "set ADV_CACHE_DIR to a writable folder") from None
-    return path
+    return path, meta
 
 
 class OnnxDetector:

@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from adv import CLASSES, __version__
+from adv import CLASSES, RESULT_SCHEMA_VERSION, __version__
 from adv.audio_io import (
     check_sample_rate, max_audio_seconds as audio_limit_s, stream_audio, validate_samples,
 )
@@ -24,7 +23,7 @@ from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
 from adv.inference.windows import summarise
 from adv.measurements import TrackMeter, measure_window
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, peak
-from adv.models.model_file import SHIPPED_MODEL, load_detector
+from adv.config import SHIPPED_MODEL
 
 MIN_SECONDS = 0.5
 
@@ -60,15 +59,19 @@ class AudioDistortionValidator:
         self.max_audio_seconds = audio_limit_s(max_audio_seconds)
         self.window_s, self.hop_s, self.max_windows, self.batch_size = window_s, hop_s, max_windows, batch_size
         self.threads = threads or min(4, os.cpu_count() or 1)
-        torch.set_num_threads(self.threads)
         self.requested_backend = backend
         self._lock = threading.Lock()
         self.load_checkpoint(model_path or os.environ.get("ADV_MODEL") or SHIPPED_MODEL)
 
     # ---- model ----
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        model, meta = load_detector(path)
-        onnx = self._load_onnx(path) if self.requested_backend != "torch" else None
+        """Loads a detector file. The ONNX backend reads the graph and metadata exported once per
+        model file (torch is imported only for that export, or for the torch backend)."""
+        model = onnx = None
+        if self.requested_backend != "torch":
+            onnx, meta, model = self._load_onnx(path)
+        if onnx is None and model is None:
+            model, meta = self._load_torch(path)
         with self._lock:
             self.model, self.meta, self.model_path, self._onnx = model, meta, str(path), onnx
             self.backend = "onnx" if onnx is not None else "torch"
@@ -77,16 +80,27 @@ class AudioDistortionValidator:
         self.sample_rate = int(fe["sample_rate"])
         self.decision = Decision.from_meta(meta, self.user_threshold)
 
+    def _load_torch(self, path: str | os.PathLike):
+        import torch
+
+        from adv.models.model_file import load_detector
+
+        torch.set_num_threads(self.threads)
+        return load_detector(path)
+
     def _load_onnx(self, path: str | os.PathLike):
+        """(OnnxDetector, meta, None), or with "auto" when ONNX cannot be used (None, meta, torch model)."""
         from adv.inference.onnx_backend import OnnxDetector, cached_onnx
 
         try:
-            return OnnxDetector(cached_onnx(path), threads=self.threads)
+            graph, meta = cached_onnx(path)
+            return OnnxDetector(graph, threads=self.threads), meta, None
         except Exception as exc:  # noqa: BLE001 - "auto" must always give a working validator
             if self.requested_backend == "onnx":
                 raise
+            model, meta = self._load_torch(path)  # a bad model file raises here, without the warning
             warnings.warn(f"ONNX backend unavailable, using torch ({type(exc).__name__}: {exc})", stacklevel=3)
-            return None
+            return None, meta, model
 
     def model_info(self) -> dict:
         return {"package_version": __version__, "model_version": self.meta.get("version"),
@@ -162,7 +176,7 @@ class AudioDistortionValidator:
                             self.decision, np.array(silent))
         for seg, m in zip(verdict["segments"], measured):
             seg["measurements"] = m
-        result = {"path": name, **verdict, "measurements": meter.result()}
+        result = {"schema_version": RESULT_SCHEMA_VERSION, "path": name, **verdict, "measurements": meter.result()}
         result.update(info)
         result.update({"duration": round(duration, 3), "notes": notes,
                        "model_version": self.meta.get("version"),
@@ -186,14 +200,12 @@ class AudioDistortionValidator:
             out.append((start / rate, mono, sig))
         return out
 
-    @torch.inference_mode()
     def _run_batch(self, windows: list[np.ndarray], rate: int, probs: list, sevs: list) -> None:
         feats = [window_features(w, rate, self.sample_rate) for w in windows]  # one stream: equal lengths
         p, v = self.predict(np.stack([f[0] for f in feats]), np.stack([f[1] for f in feats]))
         probs.append(p)
         sevs.append(v)
 
-    @torch.inference_mode()
     def predict(self, mono: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model only: mono windows [B, L] at the model rate + their signal features [B, D] ->
         (type probabilities [B, 6], severities [B, 5]), on the active backend."""
@@ -202,7 +214,9 @@ class AudioDistortionValidator:
         onnx = self._onnx
         if onnx is not None:
             return onnx(mono, signal)
-        with self._lock:
+        import torch
+
+        with self._lock, torch.inference_mode():
             mel = self.model.backbone.extract_logmel(torch.from_numpy(mono))
             p, v = self.model(mel, torch.from_numpy(signal))
         return p.numpy(), v.numpy()

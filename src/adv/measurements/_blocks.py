@@ -68,31 +68,35 @@ def _weights(sample_rate: int, n: int, k_weight: bool) -> np.ndarray:
     return np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
 
 
-# BS.1770-4 Tables 1 and 2: the K-weighting biquads at 48 kHz
-_ITU_48K = (([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585]),
-            ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621]))
+# The BS.1770 K-weighting as analogue-prototype parameters (gain dB, Q, corner Hz) of its two
+# stages, fitted to the ITU 48-kHz biquads (BS.1770-4 Tables 1 and 2) by B. De Man; the bilinear
+# transform at any rate then reproduces the ITU coefficients at 48 kHz (pyloudnorm's "DeMan" filters).
+_SHELF = (3.99984385397, 0.7071752369554193, 1681.974450955532)
+_HIGHPASS_Q, _HIGHPASS_HZ = 0.5003270373253953, 38.13547087613982
+
+
+def k_weighting_biquads(sample_rate: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """((b, a) of the shelving pre-filter, (b, a) of the RLB high-pass) at ``sample_rate``."""
+    gain_db, q, fc = _SHELF
+    k = np.tan(np.pi * fc / sample_rate)
+    vh = 10.0 ** (gain_db / 20.0)
+    vb = vh ** 0.4996667741545416
+    d = 1.0 + k / q + k * k
+    shelf = (np.array([vh + vb * k / q + k * k, 2.0 * (k * k - vh), vh - vb * k / q + k * k]) / d,
+             np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / q + k * k) / d]))
+    k = np.tan(np.pi * _HIGHPASS_HZ / sample_rate)
+    d = 1.0 + k / _HIGHPASS_Q + k * k
+    highpass = (np.array([1.0, -2.0, 1.0]),
+                np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / _HIGHPASS_Q + k * k) / d]))
+    return shelf, highpass
 
 
 def k_weighting_power(sample_rate: int, freqs: np.ndarray) -> np.ndarray:
-    """|K(f)|^2 of the BS.1770 K-weighting (shelving pre-filter then RLB high-pass) at ``freqs``,
-    from pyloudnorm's "DeMan" design, which reproduces the ITU coefficients at 48 kHz and derives
-    them for other rates. Without pyloudnorm: the response of the ITU 48-kHz biquads (flat above
-    23.9 kHz), within 0.1 dB of the per-rate design below 20 kHz."""
-    from scipy.signal import freqz
-
-    f = np.asarray(freqs, dtype=float)
-    h = np.ones(len(f), dtype=complex)
-    try:
-        from pyloudnorm import Meter
-
-        stages = [(flt.b, flt.a, flt.passband_gain) for flt in Meter(sample_rate, filter_class="DeMan")._filters.values()]
-        fs = sample_rate
-    except ImportError:
-        stages = [(b, a, 1.0) for b, a in _ITU_48K]
-        fs, f = 48000, np.minimum(f, 23900.0)
-    for b, a, gain in stages:
-        _, hf = freqz(b, a, worN=f, fs=fs)
-        h *= hf * gain
+    """|K(f)|^2 of the BS.1770 K-weighting (shelving pre-filter then RLB high-pass) at ``freqs``."""
+    z = np.exp(-2j * np.pi * np.asarray(freqs, dtype=float) / sample_rate)  # z^-1 on the unit circle
+    h = np.ones(z.shape, dtype=complex)
+    for b, a in k_weighting_biquads(sample_rate):
+        h *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
     return np.abs(h) ** 2
 
 

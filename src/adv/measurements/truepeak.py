@@ -22,7 +22,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import firwin
 
 OVERSAMPLE = 4
 TAPS_PER_PHASE = 24
@@ -39,7 +38,9 @@ _SEG = BLOCK + TAPS_PER_PHASE - 1     # samples per candidate block segment
 def interpolator() -> np.ndarray:
     """[3, 24] weights: row p-1 gives the value at k + p/4 from x[k-11 .. k+12]."""
     n = OVERSAMPLE * TAPS_PER_PHASE + 1
-    h = OVERSAMPLE * firwin(n, 1.0 / OVERSAMPLE, window=("kaiser", 7.0))
+    m = np.arange(n) - (n - 1) / 2.0  # Kaiser-windowed sinc low-pass at the original Nyquist, unit DC gain
+    h = np.sinc(m / OVERSAMPLE) * np.kaiser(n, 7.0)
+    h = OVERSAMPLE * h / h.sum()
     w = np.empty((OVERSAMPLE - 1, TAPS_PER_PHASE))
     for p in range(1, OVERSAMPLE):
         w[p - 1] = [h[p + OVERSAMPLE * (TAPS_PER_PHASE - 1 - m)] for m in range(TAPS_PER_PHASE)]

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from adv import CLASSES
+from adv.config import SHIPPED_MODEL  # noqa: F401 - re-exported
 from adv.errors import CheckpointError
 from adv.models.detector import DistortionDetector, DistortionHead, HeadEnsemble
 from adv.models.pann import build_pann
@@ -20,7 +21,6 @@ from adv.models.tree_ensemble import SeverityTrees, TypeTrees
 
 FORMAT = "adv-detector-v1"
 _DERIVED = ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "detector.pt"
 
 
 def _head_entry(head: DistortionHead) -> dict:
