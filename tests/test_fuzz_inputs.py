@@ -171,8 +171,9 @@ def test_validator_gives_a_result_or_a_typed_error(validator, fuzz_dir):
 def test_cli_reports_every_broken_file_as_a_typed_error(fuzz_dir, capsys):
     files = sorted(str(p) for p in fuzz_dir.iterdir())
     code = main(["analyze", *files, "--json", "--workers", "2"])
-    out = json.loads(capsys.readouterr().out)
-    assert len(out) == len(files)
+    doc = json.loads(capsys.readouterr().out)
+    out = doc["results"]
+    assert len(out) == len(files) and doc["summary"]["files"] == len(files)
     errors = [r for r in out if "error" in r]
     assert errors, "the suite must contain files that cannot be analysed"
     assert not [r for r in errors if r["error_type"] == "InternalError"]

@@ -1,6 +1,7 @@
 """The `adv` command line: data, train, evaluate, analyze, scan, serve, bench.
 
-Exit codes (every command): 0 done, nothing to report; 1 a check failed (``--fail-on`` matched);
+Exit codes (every command): 0 done, nothing to report; 1 a check failed (``--fail-on`` matched, or
+a ``--require`` / ``--profile`` delivery rule failed);
 2 usage or configuration error (bad arguments, settings, model file or output folder; nothing
 was analysed); 3 an input could not be analysed (the others were); 130 interrupted (Ctrl-C).
 """
@@ -12,7 +13,7 @@ import json
 import sys
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INPUT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES_HELP = ("exit codes: 0 ok; 1 --fail-on matched; 2 usage or configuration error; "
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 --fail-on matched or a --require/--profile rule failed; 2 usage or configuration error; "
                    "3 an input could not be analysed; 130 interrupted")
 
 
@@ -71,28 +72,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_table(results: list[dict]) -> None:
-    from adv.report.measurement_format import one_line
+    from adv.report.console import print_table
 
-    header = f"{'file':40} {'verdict':10} {'type':9} {'severity':>8} {'confidence':>10}  other types"
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        name = r["path"][-40:]
-        if "error" in r:
-            print(f"{name:40} {'ERROR':10} {r['error']}")
-            continue
-        verdict = "DAMAGED" if r["has_distortion"] else "ok"
-        others = ", ".join(f"{k} {r['types'][k]['severity']:.0f}%" for k in r["detected_types"] if k != r["distortion_type"])
-        print(f"{name:40} {verdict:10} {r['distortion_type']:9} {r['severity']:7.1f}% {r['confidence']:10.2f}  {others}")
-        if r.get("measurements"):
-            print(f"{'':40} {one_line(r['measurements'])}")
+    print_table(results)
+
+
+def _rules(args: argparse.Namespace) -> list:
+    """The delivery rules of --profile and --require (RuleError, a usage error, when one is bad)."""
+    from adv.specs import load_profile, parse_rule
+
+    rules = []
+    for name in args.profile or []:
+        rules.extend(load_profile(name).rules)
+    rules.extend(parse_rule(text) for text in args.require or [])
+    return rules
+
+
+def _apply_rules(results: list[dict], rules: list) -> None:
+    from adv.specs import check_result
+
+    if rules:
+        for r in results:
+            if "error" not in r:
+                r["checks"] = check_result(r, rules)
 
 
 def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) -> int:
-    """EXIT_OK: all analysed and nothing to fail on; EXIT_CHECK_FAILED: --fail-on matched;
-    EXIT_INPUT_ERROR: some input could not be analysed (it wins over a failed check)."""
+    """EXIT_OK: all analysed and nothing to fail on; EXIT_CHECK_FAILED: --fail-on matched or a
+    delivery rule failed; EXIT_INPUT_ERROR: some input could not be analysed (it wins)."""
     if any("error" in r for r in results):
         return EXIT_INPUT_ERROR
+    if any(not r["checks"]["passed"] for r in results if "checks" in r):
+        return EXIT_CHECK_FAILED
     if fail_on:
         for r in results:
             if r["has_distortion"] and r["severity"] >= min_severity and (
@@ -112,16 +123,31 @@ def _probability(text: str) -> float:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from adv.inference.validator import AudioDistortionValidator
+    from concurrent.futures import ThreadPoolExecutor
 
+    from tqdm import tqdm
+
+    from adv.inference.validator import AudioDistortionValidator
+    from adv.report.console import is_terminal
+    from adv.report.json_output import document, dumps_line
+
+    rules = _rules(args)
     v = AudioDistortionValidator(args.model, hop_s=args.hop, threshold=args.threshold)
-    results = v.analyze_batch(args.files, workers=args.workers)
-    if not args.segments:
-        for r in results:
-            r.pop("segments", None)
+    results = []
+    bar = tqdm(total=len(args.files), unit="file", desc="analysing", file=sys.stderr,
+               disable=len(args.files) < 2 or not is_terminal(sys.stderr))
+    with ThreadPoolExecutor(max(1, args.workers)) as pool, bar:
+        for r in pool.map(lambda f: v.analyze_batch([f], 1)[0], args.files):  # in input order, as they finish
+            if not args.segments:
+                r.pop("segments", None)
+            _apply_rules([r], rules)
+            results.append(r)
+            bar.update()
+            if args.jsonl:
+                print(dumps_line(r), flush=True)
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-    else:
+        print(json.dumps(document(results, v.model_info(), [r.text for r in rules]), indent=2, default=str))
+    elif not args.jsonl:
         _print_table(results)
     return _exit_code(results, args.fail_on, args.min_severity)
 
@@ -150,14 +176,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from adv.report.scan import scan_folder
 
+    rules = _rules(args)
     report = scan_folder(args.folder, args.out, model=args.model, hop_s=args.hop, backend=args.backend,
-                         threshold=args.threshold,
+                         threshold=args.threshold, rules=rules,
                          workers=args.workers, progress=not args.quiet, plots=not args.no_plots,
                          max_plots=args.max_plots)
     sm, out = report["summary"], report["outputs"]
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(sm["flagged_by_type"].items()))
+    failed = f", {sm['failed_spec']} failed the delivery rules" if "failed_spec" in sm else ""
     print(f"{sm['files']} audio files: {sm['analysed']} analysed, {sm['flagged']} flagged"
-          f"{f' ({kinds})' if kinds else ''}, {sm['errors']} could not be analysed; {sm['wall_seconds']:.1f} s")
+          f"{f' ({kinds})' if kinds else ''}{failed}, {sm['errors']} could not be analysed; {sm['wall_seconds']:.1f} s")
     print(f"written: {out['jsonl']}, {out['csv']}, {out['json']}, {out['html']}")
     return _exit_code(report["results"], args.fail_on, args.min_severity)
 
@@ -178,7 +206,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adv import RESULT_SCHEMA_VERSION, __version__
+
     p = argparse.ArgumentParser(prog="adv", description="Audio Distortion Validator", epilog=EXIT_CODES_HELP)
+    p.add_argument("--version", action="version",
+                   version=f"adv {__version__} (result schema {RESULT_SCHEMA_VERSION})")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
@@ -215,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="analyse audio files (table or --json)")
     a.add_argument("files", nargs="+")
-    a.add_argument("--json", action="store_true", help="machine-readable output")
+    out = a.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true",
+                     help="one JSON document {schema_version, adv_version, model, rules, summary, results} "
+                          "for any number of files (docs/output_format.md)")
+    out.add_argument("--jsonl", action="store_true", help="one JSON result per line, printed as each file is done")
     a.add_argument("--segments", action="store_true", help="include the per-window timeline")
     a.add_argument("--model", default=None, help="detector file (default: shipped model)")
     a.add_argument("--hop", type=float, default=5.0, help="seconds between 10-s windows")
@@ -226,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
                    help="exit 1 when this distortion (or any) is found")
     a.add_argument("--min-severity", type=float, default=0.0, help="with --fail-on: only at or above this %%")
+    a.add_argument("--require", action="append", metavar="EXPR",
+                   help='delivery rule on a measurement or verdict, e.g. "true_peak_dbtp<=-1" (repeatable; '
+                        'exit 1 when a file breaks one)')
+    a.add_argument("--profile", action="append", metavar="NAME",
+                   help="named rule set: streaming, broadcast, podcast, or a .toml file (repeatable)")
     a.set_defaults(func=_cmd_analyze)
 
     d = sub.add_parser("demo", help="make an example song with damaged copies and analyse them")
@@ -258,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--fail-on", default=None, choices=["any", "clipping", "mp3", "noise", "eq", "phase"],
                     help="exit 1 when this distortion (or any) is found")
     sc.add_argument("--min-severity", type=float, default=0.0, help="with --fail-on: only at or above this %%")
+    sc.add_argument("--require", action="append", metavar="EXPR",
+                   help='delivery rule on a measurement or verdict, e.g. "true_peak_dbtp<=-1" (repeatable; '
+                        'exit 1 when a file breaks one)')
+    sc.add_argument("--profile", action="append", metavar="NAME",
+                   help="named rule set: streaming, broadcast, podcast, or a .toml file (repeatable)")
     sc.set_defaults(func=_cmd_scan)
 
     bn = sub.add_parser("bench", help="latency, throughput, memory and model size on this machine")

@@ -18,13 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from adv import RESULT_SCHEMA_VERSION
 from adv.errors import AudioError, FileMissingError, UnreadableError
 from adv.report.measurement_format import CSV_MEASUREMENTS
 from adv.report.output_dir import OutputDir
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
 CSV_FIELDS = ("path", "status", "has_distortion", "distortion_type", "severity", "worst_severity", "confidence",
-              "detected_types", "section_start", "section_end", "duration", "error",
+              "detected_types", "section_start", "section_end", "duration", "error", "spec_passed", "spec_failed",
               *(f"m_{k}" for k in CSV_MEASUREMENTS))
 
 
@@ -74,6 +75,8 @@ def csv_row(result: dict) -> dict:
             "detected_types": ";".join(result["detected_types"]),
             "section_start": (result.get("section") or {}).get("start", ""),
             "section_end": (result.get("section") or {}).get("end", ""), "duration": result.get("duration"), "error": "",
+            "spec_passed": result["checks"]["passed"] if "checks" in result else "",
+            "spec_failed": ";".join(f["rule"] for f in result["checks"]["failed"]) if "checks" in result else "",
             **{f"m_{k}": v for k, v in (result.get("measurements") or {}).items() if k in CSV_MEASUREMENTS}}
 
 
@@ -92,23 +95,29 @@ def summarise_scan(results: list[dict]) -> dict:
     by_type: dict[str, int] = {}
     for r in flagged:
         by_type[r["distortion_type"]] = by_type.get(r["distortion_type"], 0) + 1
-    return {"files": len(results), "analysed": len(ok), "errors": len(results) - len(ok), "flagged": len(flagged),
-            "flagged_by_type": by_type, "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1)}
+    out = {"files": len(results), "analysed": len(ok), "errors": len(results) - len(ok), "flagged": len(flagged),
+           "flagged_by_type": by_type, "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1)}
+    checked = [r for r in ok if "checks" in r]
+    if checked:
+        out["failed_spec"] = sum(not r["checks"]["passed"] for r in checked)
+    return out
 
 
 def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan", *, validator=None,
                 model: str | None = None, hop_s: float = 5.0, backend: str = "auto", workers: int = 2,
                 progress: bool = True, plots: bool = True, max_plots: int = 100,
-                threshold: float | None = None) -> dict:
+                threshold: float | None = None, rules: list | None = None) -> dict:
     """Scans `root`, writes the outputs into `out_dir` and returns
     {"summary", "results", "outputs": {"jsonl", "csv", "json", "html"}, "model"}.
 
+    ``rules`` (adv.specs.Rule): delivery rules checked on every result (its ``checks`` entry).
     Raises OutputError before anything is analysed when `out_dir` cannot be used. On Ctrl-C the
     outputs are written for the files done so far (summary "interrupted": true) and
     KeyboardInterrupt is raised again."""
     from tqdm import tqdm
 
     from adv.report.html_report import write_html_report
+    from adv.specs import check_result
 
     files, problems = walk_audio_files(root)
     out = OutputDir(out_dir)
@@ -135,6 +144,8 @@ def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan"
                 futures = {pool.submit(validator.analyze_batch, [str(f)], 1): i for i, f in enumerate(files)}
                 for fut in as_completed(futures):
                     r = fut.result()[0]
+                    if rules and "error" not in r:
+                        r["checks"] = check_result(r, rules)
                     results[futures[fut]] = r
                     keep(r)
                     bar.update()
@@ -154,10 +165,10 @@ def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan"
     outputs = {name.replace("results.", "").replace("report.", ""): out.path(name) for name in OUTPUT_FILES}
     write_csv(done, outputs["csv"])
     out.written("results.csv")
-    payload = {"root": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
+    payload = {"schema_version": RESULT_SCHEMA_VERSION, "root": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
                "model": {k: info.get(k) for k in ("package_version", "model_version", "model_path", "backbone",
                                                   "kind_thresholds", "window_s", "hop_s", "backend")},
-               "results": done}
+               "rules": [r.text for r in rules or []], "results": done}
     outputs["json"].write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     out.written("results.json")
     write_html_report(done, outputs["html"], root=root, model_info=info, plots=plots and not interrupted,

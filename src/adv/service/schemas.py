@@ -57,6 +57,7 @@ class AnalysisResult(BaseModel):
 
     filename: str = Field(description="the client's file name")
     has_distortion: bool
+    schema_version: str = Field(description="version of this result's shape (docs/output_format.md)")
     distortion_type: str = Field(description="clean, clipping, mp3, noise, eq or phase")
     severity: float = Field(description="0..100 for the main distortion (0 when clean)")
     worst_severity: float | None = Field(None, description="0..100, worst window")
