@@ -155,13 +155,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from adv.demo import make_examples
+    from adv.demo import explain, make_examples
     from adv.inference.validator import AudioDistortionValidator
 
-    paths = make_examples(Path(args.out))
+    copies = make_examples(Path(args.out))
     print(f"example song and damaged copies written to {args.out}/")
-    results = AudioDistortionValidator().analyze_batch([str(p) for p in paths])
+    results = AudioDistortionValidator().analyze_batch([str(c.path) for c in copies])
     _print_table(results)
+    print("\nwhat was found:")
+    for c, r in zip(copies, results):
+        print("  " + explain(c, r, results[0]))
     return 0
 
 
