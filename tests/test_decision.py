@@ -89,3 +89,40 @@ def test_calibration_keeps_the_budget_and_trades_detections_for_it():
         assert evaluate(d, rows) == {k: v for k, v in m.items() if k != "level"}
         caught.append(m["damaged_tracks_caught_pct"])
     assert caught == sorted(caught) and caught[-1] > caught[0]
+
+
+def test_measured_clipping_proves_the_window():
+    from adv.inference.evidence import EVIDENCE_PROBABILITY, apply_evidence
+
+    probs = np.array([[0.9, 0.05, 0.02, 0.01, 0.01, 0.01]] * 3)
+    sevs = np.full((3, 5), 0.2)
+    measured = [{"clipped_fraction": 0.0}, {"clipped_fraction": 0.02}, {"clipped_fraction": None}]
+    p, s, proved = apply_evidence(probs, sevs, measured)
+    assert proved[:, 0].tolist() == [False, True, False] and not proved[:, 1:].any()
+    assert p[1, 1] == EVIDENCE_PROBABILITY and p[1, 0] <= 1 - EVIDENCE_PROBABILITY
+    assert s[1, 0] == pytest.approx(0.02 / 0.40) and s[0, 0] == 0.2
+    assert np.array_equal(p[[0, 2]], probs[[0, 2]]) and probs[1, 1] == 0.05  # inputs untouched
+
+
+def test_a_hard_clipped_44k_file_is_clipping_and_a_limited_one_is_not(tmp_path):
+    """Flat tops measured at the file's own rate decide, whatever the model makes of the resampled audio."""
+    import soundfile as sf
+
+    from adv.data.mastering import limit
+    from adv.inference.validator import AudioDistortionValidator
+    from adv.measurements.synth import music_like
+
+    sr = 44100
+    song = music_like(12.0, sr, seed=4)
+    song = 0.5 * song / np.abs(song).max()
+    v = AudioDistortionValidator(threads=1)
+    clipped = np.clip(song * 10 ** (10 / 20), -1, 1)
+    sf.write(tmp_path / "clipped.wav", clipped.T, sr, subtype="PCM_16")
+    r = v.analyze(tmp_path / "clipped.wav")
+    assert r["distortion_type"] == "clipping" and r["types"]["clipping"]["measured_windows"] == len(r["segments"])
+    frac = r["measurements"]["clipped_fraction"]
+    assert r["severity"] == pytest.approx(100 * frac / 0.40, abs=1.5)
+    loud = limit(song.astype(np.float32), sr, -9.0, attack_s=0.002, release_s=0.15)
+    sf.write(tmp_path / "loud.wav", (loud * 0.966 / np.abs(loud).max()).T, sr, subtype="PCM_24")
+    r = v.analyze(tmp_path / "loud.wav")
+    assert r["types"]["clipping"]["measured_windows"] == 0

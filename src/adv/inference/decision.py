@@ -7,6 +7,8 @@ probability over the track's windows reaches it, or when the kind is clearly pre
 (probability >= ``strong(t)``) in ``RUN_WINDOWS`` consecutive windows: damage confined to a part of
 a track. A track or window is damaged exactly when it has a kind, so a verdict never contradicts
 the probabilities it reports. Digitally silent windows carry no evidence and are left out.
+Before this rule, measured evidence (adv.inference.evidence: flat tops at the ceiling) sets the
+probabilities of the windows it proves.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adv import DISTORTION_KINDS
+from adv.inference.evidence import CLIP_EVIDENCE_FRACTION
 
 RUN_WINDOWS = 3          # consecutive windows (20 s at the 5-s hop) that make a clearly damaged section
 RUN_STRENGTH = 1.0 / 6.0  # a window is clearly damaged by a kind when 1 - P(kind) < (1 - threshold) * this
@@ -29,18 +32,20 @@ def strong(threshold: float | np.ndarray) -> float | np.ndarray:
 @dataclass(frozen=True)
 class Decision:
     thresholds: tuple[float, ...]  # one per DISTORTION_KINDS
+    clip_evidence_fraction: float = CLIP_EVIDENCE_FRACTION  # adv.inference.evidence
 
     @classmethod
     def from_meta(cls, meta: dict, override: float | None = None) -> "Decision":
         """The model file's per-kind thresholds (older files: their one ``kind_threshold`` for every
         kind); ``override`` sets every kind's threshold to one value."""
+        evidence = float(meta.get("clip_evidence_fraction", CLIP_EVIDENCE_FRACTION))
         if override is not None:
-            return cls(tuple(float(override) for _ in DISTORTION_KINDS))
+            return cls(tuple(float(override) for _ in DISTORTION_KINDS), evidence)
         per = meta.get("kind_thresholds")
         if per:
-            return cls(tuple(float(per[k]) for k in DISTORTION_KINDS))
+            return cls(tuple(float(per[k]) for k in DISTORTION_KINDS), evidence)
         t = float(meta.get("kind_threshold", meta.get("threshold", 0.5)))
-        return cls(tuple(t for _ in DISTORTION_KINDS))
+        return cls(tuple(t for _ in DISTORTION_KINDS), evidence)
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(t, 4) for k, t in zip(DISTORTION_KINDS, self.thresholds)}

@@ -20,6 +20,7 @@ from adv.features.signal_features import FEATURE_NAMES
 from adv.features.window_features import window_features
 from adv.inference.window_stream import WindowStream
 from adv.inference.decision import RUN_STRENGTH, RUN_WINDOWS, Decision
+from adv.inference.evidence import apply_evidence
 from adv.inference.windows import summarise
 from adv.measurements import TrackMeter, measure_window
 from adv.levels import PEAK_RANGE_DBFS, SILENT_PEAK, peak
@@ -172,8 +173,14 @@ class AudioDistortionValidator:
             notes.append(f"{sum(silent)} of {len(silent)} windows are digital silence and were left out of the verdict")
         duration = n_samples / rate
         starts_s = [st / rate for st in starts]
-        verdict = summarise(np.concatenate(probs), np.concatenate(sevs), starts_s, self.window_s, duration,
-                            self.decision, np.array(silent))
+        probs, sevs, proved = apply_evidence(np.concatenate(probs), np.concatenate(sevs), measured,
+                                             self.decision.clip_evidence_fraction)
+        verdict = summarise(probs, sevs, starts_s, self.window_s, duration, self.decision, np.array(silent),
+                            proved)
+        if proved.any():
+            n = int(proved.any(axis=1).sum())
+            notes.append(f"clipping measured: {n} of {len(proved)} windows have at least "
+                         f"{self.decision.clip_evidence_fraction:.1%} of their samples in flat runs at the ceiling")
         for seg, m in zip(verdict["segments"], measured):
             seg["measurements"] = m
         result = {"schema_version": RESULT_SCHEMA_VERSION, "path": name, **verdict, "measurements": meter.result()}

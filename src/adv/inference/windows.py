@@ -31,7 +31,8 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
 
 
 def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_s: float,
-              duration: float, decision: Decision, silent: np.ndarray | None = None) -> dict:
+              duration: float, decision: Decision, silent: np.ndarray | None = None,
+              proved: np.ndarray | None = None) -> dict:
     """Track-level verdict from window probabilities [W, 6] and severities [W, 5] (adv.inference.decision).
 
     Every kind's entry gives its probability (mean over the windows, or over the clearly damaged
@@ -39,7 +40,9 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
     against and whether it is ``detected``; the track is damaged exactly when some kind is.
     ``confidence`` is the probability of the verdict given: the main kind's for a damaged track,
     the mean P(clean) for a clean one (1.0 when every window is digital silence). ``silent`` [W]
-    marks windows of digital silence: they are reported clean and carry no evidence.
+    marks windows of digital silence: they are reported clean and carry no evidence. ``proved``
+    [W, 5] marks the windows whose kind the measurements prove (adv.inference.evidence); each kind
+    reports how many (``measured_windows``).
     """
     w = probs.shape[0]
     silent = np.zeros(w, bool) if silent is None else np.asarray(silent, bool)
@@ -58,6 +61,7 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
             "severity": round(float(np.median(sv)) * 100, 1),
             "worst_severity": round(float(sv.max()) * 100, 1),
             "flagged_windows": int(f.sum()),
+            "measured_windows": int(proved[:, i].sum()) if proved is not None else 0,
         }
     has = bool(tr["detected"].any())
     if has:
