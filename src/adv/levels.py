@@ -2,10 +2,8 @@
 
 Every corpus clip is scaled to a peak drawn from ``PEAK_RANGE_DBFS`` before any damage is applied
 (``adv.data.corpus_build``), so the model never saw clean audio outside it. Real tracks are often
-outside it: masters peak at full scale, intros and fades sit far below -12 dBFS. Measured on the 75
-validation tracks (clean, whole files up to 180 s, model runs/v10), 86 % of the 10-s windows peaking
-above -0.1 dBFS and 70 % of those peaking below -12 dBFS were flagged as damaged, against 19 % of
-the windows in range. The validator therefore scales each window whose peak lies outside the range
+outside it: masters peak at full scale, intros and fades sit far below -12 dBFS, and a model shown
+them flags most such windows (docs/experiments.md, level matching). The validator therefore scales each window whose peak lies outside the range
 to the nearest end of it (a level change only: nothing else about the window changes), and the
 feature cache does the same to every corpus clip (``adv.features.feature_cache``), after a random
 gain for the training clips, so the model learns from what it is shown at inference.
