@@ -21,7 +21,7 @@ PY="${PYTHON:-python3}"
 .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' || true
 # torch first and pinned: the CPU build (an unpinned torch pulls a multi-GB CUDA build)
 .venv/bin/pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING' || true
-.venv/bin/pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING' || true
+.venv/bin/pip install -q -c constraints.txt -e ".[service,report,train,dev]" 2>&1 | grep -v '^WARNING' || true
 .venv/bin/adv --help >/dev/null
 # export the shipped model to ONNX once (cached), so that the first analysis starts without torch
 .venv/bin/python -c "from adv.config import SHIPPED_MODEL; from adv.inference.onnx_backend import cached_onnx; cached_onnx(SHIPPED_MODEL)"

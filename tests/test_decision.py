@@ -92,7 +92,11 @@ def test_calibration_keeps_the_budget_and_trades_detections_for_it():
 
 
 def test_measured_clipping_proves_the_window():
+    from adv.distortions.clipping import MAX_FRACTION
     from adv.inference.evidence import EVIDENCE_PROBABILITY, apply_evidence
+    from adv.inference.evidence import MAX_FRACTION as EVIDENCE_MAX
+
+    assert EVIDENCE_MAX == MAX_FRACTION  # the measured severity is on the generator's map
 
     probs = np.array([[0.9, 0.05, 0.02, 0.01, 0.01, 0.01]] * 3)
     sevs = np.full((3, 5), 0.2)

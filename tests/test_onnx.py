@@ -142,13 +142,16 @@ def test_a_cached_model_loads_without_torch(tmp_path):
             "from adv.inference.validator import AudioDistortionValidator\n"
             "v = AudioDistortionValidator(threads=1)\n"
             "r = v.analyze(np.zeros((2, 32000 * 3), np.float32) + 0.1 * np.sin(np.arange(96000) / 7), sample_rate=32000)\n"
-            "print(v.backend, 'torch' in sys.modules, r['distortion_type'])\n")
+            "print(v.backend, 'torch' in sys.modules, r['distortion_type'])\n"
+            "heavy = ('matplotlib', 'pandas', 'sklearn', 'wandb', 'music21', 'fastapi', 'scipy.signal')\n"
+            "print(*[m for m in heavy if m in sys.modules])\n")
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.split()[0] == "onnx"
     assert second.stdout.split()[:2] == ["onnx", "False"], second.stdout
     assert first.stdout.split()[2] == second.stdout.split()[2]
+    assert second.stdout.splitlines()[1].strip() == "", "analysis imported: " + second.stdout.splitlines()[1]
 
 
 def test_validator_onnx_backend_gives_the_torch_verdict(tmp_path, monkeypatch):
