@@ -11,7 +11,6 @@ from adv.features.signal_features import (
     FEATURE_GROUPS,
     FEATURE_NAMES,
     compute_signal_features,
-    compute_signal_features_batch,
 )
 
 SR = 32000
@@ -85,15 +84,6 @@ def test_shape_dtype_finite(case, stereo):
     assert v.shape == (len(FEATURE_NAMES),)
     assert v.dtype == np.float32
     assert np.isfinite(v).all(), [n for n, x in zip(FEATURE_NAMES, v) if not np.isfinite(x)]
-
-
-def test_batch_matches_single(stereo):
-    clips = [stereo, stereo[0], stereo[:, : SR]]
-    out = compute_signal_features_batch(clips, SR)
-    assert out.shape == (3, len(FEATURE_NAMES)) and out.dtype == np.float32
-    for row, clip in zip(out, clips):
-        np.testing.assert_array_equal(row, compute_signal_features(clip, SR))
-    assert compute_signal_features_batch([], SR).shape == (0, len(FEATURE_NAMES))
 
 
 def test_mono_stereo_group_equals_identical_channels(stereo):

@@ -27,11 +27,6 @@ def cache_dir(create: bool = True) -> Path:
     return d
 
 
-def shared_dir() -> Path:
-    """The read-only shared folder beside the checkout (ADV_SHARED_DIR overrides)."""
-    return Path(os.environ.get("ADV_SHARED_DIR", REPO_DIR.parent / "shared"))
-
-
 def load_toml(name_or_path: str | os.PathLike) -> dict:
     """Loads a TOML file: an existing path, or a file name inside configs/."""
     p = Path(name_or_path)

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.fft as _fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["FEATURE_GROUPS", "FEATURE_NAMES", "compute_signal_features", "compute_signal_features_batch"]
+__all__ = ["FEATURE_GROUPS", "FEATURE_NAMES", "compute_signal_features"]
 
 _STEREO_BANDS = (("low", 0.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 6000.0), ("vhigh", 6000.0, 1e9))
 _HB_BANDS = (("8_11k", 8000.0, 11000.0), ("11_13k", 11000.0, 13000.0), ("13_14k5", 13000.0, 14500.0),
@@ -745,17 +745,3 @@ def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000,
     vec = np.array([feats[name] for name in FEATURE_NAMES], dtype=np.float64)
     vec = np.nan_to_num(vec, nan=0.0, posinf=1e4, neginf=-1e4)
     return np.clip(vec, -1e4, 1e4).astype(np.float32)
-
-
-def compute_signal_features_batch(list_of_audio, sample_rate=32000) -> np.ndarray:
-    """``[B, len(FEATURE_NAMES)]`` float32; ``sample_rate`` is one rate or one per clip."""
-    clips = list(list_of_audio)
-    if np.ndim(sample_rate) == 0:
-        rates = [sample_rate] * len(clips)
-    else:
-        rates = list(sample_rate)
-        if len(rates) != len(clips):
-            raise ValueError("sample_rate list must have one rate per clip")
-    if not clips:
-        return np.zeros((0, len(FEATURE_NAMES)), np.float32)
-    return np.stack([compute_signal_features(a, sr) for a, sr in zip(clips, rates)]).astype(np.float32)
