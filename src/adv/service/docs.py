@@ -1,5 +1,5 @@
-"""/docs (Swagger UI) and /redoc served with their scripts and styles from the installed
-fastapi-offline package, so the documentation works on a machine without internet."""
+"""The API documentation: the app's description, and /docs (Swagger UI) and /redoc served with their
+scripts and styles from the installed fastapi-offline package, so they work without internet."""
 
 from __future__ import annotations
 
@@ -10,7 +10,22 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from adv.service.settings import ServiceSettings
+
 STATIC_PATH = "/docs-static"
+TITLE = "Audio Distortion Validator"
+
+
+def app_description(settings: ServiceSettings) -> str:
+    """The OpenAPI description of an app with these limits."""
+    return (
+        "Detects damage in music files: clipping, MP3 compression artifacts, noise, EQ problems "
+        "and stereo phase problems, with a severity (0-100), a confidence and a timeline.\n\n"
+        f"Uploads are multipart/form-data; the format is detected from the content. Limits: "
+        f"{settings.max_upload_mb:g} MB per file, {settings.max_batch_files} files per batch. "
+        f"Audio longer than {settings.max_audio_seconds:g} s is refused. "
+        "Errors are JSON `{error, detail, filename}`: 400 bad request, 401 API key, 408 upload too slow, "
+        "413 too large or too long, 415 not audio, 422 unusable audio, 500 server error.")
 
 
 def add_offline_docs(app: FastAPI) -> None:

@@ -1,6 +1,5 @@
-"""uvicorn's h11 protocol with a header time-out: a connection that has not finished sending its
-request headers within the limit is closed (uvicorn's own keep-alive time-out only covers idle
-connections between requests). Body time-outs are the app's (adv.service.app)."""
+"""uvicorn's h11 protocol with a header time-out: a connection that has not sent its request headers
+within the limit is closed (body time-outs are adv.service.uploads')."""
 
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
 class HeaderTimeoutProtocol(H11Protocol):
-    """H11Protocol that closes a connection whose request headers take longer than ``header_timeout_s``."""
+    """H11Protocol that closes a connection whose request headers take longer than ``header_timeout_s``
+    (uvicorn's own keep-alive time-out only covers idle connections between requests)."""
 
     header_timeout_s: float | None = None  # None: from the service settings (ADV_HEADER_TIMEOUT_S)
 

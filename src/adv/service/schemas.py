@@ -1,4 +1,4 @@
-"""Response schemas of the HTTP service (they document /docs)."""
+"""Response schemas of the HTTP service and its documented error answers (they make /docs)."""
 
 from __future__ import annotations
 
@@ -97,3 +97,16 @@ class ModelInfo(BaseModel):
     package_version: str
     model_version: str | None
     classes: list[str]
+
+
+#: the documented error answers (``responses=`` of the routes), by status code
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorBody, "description": "malformed request (not multipart, missing field, too many files)"},
+    401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (only when the server has a key)"},
+    408: {"model": ErrorBody, "description": "the upload was too slow (pauses or total time over the limits)"},
+    413: {"model": ErrorBody, "description": "upload larger than the limit, or audio longer than the limit"},
+    415: {"model": ErrorBody, "description": "content is not a recognised audio format"},
+    422: {"model": ErrorBody, "description": "unusable audio: empty, truncated, corrupt, invalid samples, too short"},
+    500: {"model": ErrorBody, "description": "unexpected server error"},
+    503: {"model": ErrorBody, "description": "the model could not be loaded"},
+}

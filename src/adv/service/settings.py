@@ -29,6 +29,11 @@ class ServiceSettings:
     def max_upload_bytes(self) -> int:
         return max(1, int(self.max_upload_mb * 1_000_000))
 
+    def environ(self) -> dict[str, str]:
+        """These settings as ADV_* variables (the ones set), e.g. for worker processes: load_settings()
+        there gives back the same settings."""
+        return {ENV[f.name]: str(value) for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_audio_seconds", "header_timeout_s", "body_idle_timeout_s",
                      "upload_timeout_s"):

@@ -3,19 +3,29 @@ file while its size is counted and its first bytes are sniffed; errors become Se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
 
 from adv.audio_io import sniff_format
 from adv.errors import AudioError, EmptyAudioError, NotAudioError, TooLongError
 
+if TYPE_CHECKING:
+    from adv.service.settings import ServiceSettings
+
 logger = logging.getLogger("adv.service")
 
+MULTIPART_OVERHEAD = 64 * 1024  # allowance per file for boundaries, part headers, small form fields
 SNIFF_BYTES = 64  # as many as adv.audio_io.load_audio looks at
 _SUFFIX = {"wav": ".wav", "aiff": ".aiff", "flac": ".flac", "ogg": ".ogg", "mp3": ".mp3",
            "aac": ".aac", "webm": ".webm", "mp4": ".m4a"}
@@ -211,3 +221,86 @@ class UploadReceiver:
         for p in self._paths:
             self.discard(p)
         self._paths.clear()
+
+
+# --------------------------------------------------------------------------- one request's upload
+@asynccontextmanager
+async def received_upload(request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...],
+                          max_files: int, strict: bool) -> AsyncIterator[UploadReceiver]:
+    """Streams the request body into temporary files and yields the receiver (at least one file);
+    the files are deleted when the block ends, whatever happens.
+
+    Nothing is buffered in memory: 413 as soon as a limit is passed, 415 for content that is not
+    audio (the file extension is never trusted), 408 for a body that arrives too slowly, 400 for a
+    malformed one; the client's file name only appears in messages.
+    """
+    rec = _open_receiver(request, settings, file_fields=file_fields, max_files=max_files, strict=strict)
+    try:
+        await _receive_body(request, rec, settings, max_files)
+        if not rec.files:
+            got = ", ".join(repr(n) for n in rec.other_fields) or "none"
+            raise ServiceProblem(400, "MissingFile",
+                                 f"the multipart field '{file_fields[0]}' is required (got fields: {got})")
+        yield rec
+    except ClientDisconnect:
+        raise ServiceProblem(400, "BadRequest", "client disconnected during the upload") from None
+    finally:
+        rec.cleanup()
+
+
+def _open_receiver(request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...], max_files: int,
+                   strict: bool) -> UploadReceiver:
+    ctype, opts = parse_options_header(request.headers.get("content-type", ""))
+    boundary = opts.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        p = ServiceProblem(400, "BadRequest", f"expected a multipart/form-data upload with the field '{file_fields[0]}'")
+        p.close_connection = True  # the body is not read
+        raise p
+    try:
+        return UploadReceiver(boundary, file_fields=file_fields, max_files=max_files,
+                              max_file_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir, strict=strict)
+    except Exception:  # e.g. an over-long boundary
+        raise ServiceProblem(400, "BadRequest", "invalid multipart boundary") from None
+
+
+async def _receive_body(request: Request, rec: UploadReceiver, s: ServiceSettings, max_files: int) -> None:
+    """Feeds the request body to the receiver, enforcing the total body limit and the time-outs."""
+    cap = max_files * (s.max_upload_bytes + MULTIPART_OVERHEAD)
+    mb = s.max_upload_mb
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        p = ServiceProblem(413, "FileTooLarge",
+                           f"request body of {int(declared)} bytes exceeds the upload limit of {mb:g} MB per file")
+        p.close_connection = True
+        raise p
+    total = 0
+    deadline = time.monotonic() + s.upload_timeout_s
+    chunks = request.stream().__aiter__()
+    try:
+        while True:
+            wait = min(s.body_idle_timeout_s, deadline - time.monotonic())
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), timeout=max(wait, 0.001))
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                slow = "arrive in" if time.monotonic() >= deadline else "pause longer than"
+                limit = s.upload_timeout_s if slow == "arrive in" else s.body_idle_timeout_s
+                raise ServiceProblem(408, "RequestTimeout", f"the upload did not {slow} {limit:g} s") from None
+            if not chunk:
+                continue
+            total += len(chunk)
+            if total > cap:
+                rec.feed(chunk[:len(chunk) - (total - cap)])  # a per-file limit names the file
+                raise ServiceProblem(413, "FileTooLarge", f"request body exceeds the upload limit of {mb:g} MB per file")
+            rec.feed(chunk)
+        rec.parser.finalize()
+    except ServiceProblem as p:
+        p.close_connection = True
+        raise
+    except MultipartParseError as exc:
+        p = ServiceProblem(400, "BadRequest", f"malformed multipart body: {exc}")
+        p.close_connection = True
+        raise p from None
+    if not rec.finished:
+        raise ServiceProblem(400, "BadRequest", "incomplete multipart body (no closing boundary)")
