@@ -83,9 +83,14 @@ def test_small_build_writes_a_consistent_corpus(small_corpus):
     for kind in DISTORTION_KINDS:
         has = m.labels.str.contains(kind)
         assert (m.loc[has, f"sev_{kind}"] > 0).all() and (m.loc[~has, f"sev_{kind}"] == 0).all()
-    row = m.iloc[0]
-    info = sf.info(out / row.path)
-    assert info.samplerate == 32000 and info.channels == 2 and info.duration == pytest.approx(10.0, abs=0.01)
+    # every clip at its drawn rate and in its drawn format, as the manifest says ([small] storage)
+    assert set(m.sample_rate) == {32000, 44100, 48000} and set(m.format) == {"flac24", "wav16", "wavfloat"}
+    subtypes = {"flac24": ("FLAC", "PCM_24"), "wav16": ("WAV", "PCM_16"), "wavfloat": ("WAV", "FLOAT")}
+    for row in m.groupby("format").head(2).itertuples():
+        info = sf.info(out / row.path)
+        assert info.samplerate == row.sample_rate and info.channels == 2
+        assert (info.format, info.subtype) == subtypes[row.format]
+        assert info.duration == pytest.approx(10.0, abs=0.01)
     params = json.loads(m.loc[m.labels == "mp3", "params"].iloc[0])
     assert params[0]["kind"] == "mp3" and "bitrate_kbps" in json.dumps(params)
     assert summary["class_by_severity_bin"]["noise"]
@@ -112,3 +117,19 @@ def test_same_seed_gives_identical_clips(small_corpus, tmp_path):
         a, _ = sf.read(out / rel)
         b, _ = sf.read(again / rel)
         assert np.array_equal(a, b), rel
+
+
+def test_storage_draws_are_seeded_and_validated():
+    from adv.data.storage import Storage
+    from adv.errors import ConfigError
+
+    s = Storage.from_config({"rates": {"44100": 3, "96000": 1}, "formats": {"flac16": 1, "wavfloat": 1}}, 32000)
+    draws = [s.draw(i) for i in range(400)]
+    assert draws == [s.draw(i) for i in range(400)]
+    rates = [r for r, _ in draws]
+    assert 0.65 < rates.count(44100) / 400 < 0.85 and set(rates) == {44100, 96000}
+    assert Storage.from_config(None, 32000).draw(7) == (32000, "flac24")
+    for bad in ({"rates": {"44100": 1}, "formats": {"mp3": 1}}, {"rates": {"fast": 1}, "formats": {"flac16": 1}},
+                {"rates": {"1000": 1}, "formats": {"flac16": 1}}, {"rates": {}, "formats": {"flac16": 1}}):
+        with pytest.raises(ConfigError):
+            Storage.from_config(bad, 32000)

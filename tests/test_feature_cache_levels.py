@@ -6,6 +6,7 @@ import torch
 import pandas as pd
 import pytest
 
+from adv.features.window_features import window_features
 from adv.features.feature_cache import (CacheMismatchError, CachedSplit, build_feature_cache, clip_gain_db,
                                         leveled_clip, load_clip)
 from adv.features.signal_features import compute_signal_features
@@ -62,10 +63,14 @@ def test_cached_features_are_those_the_validator_computes(level_cache):
             assert cs.index["level_gain_db"].between(-12.0, 12.0).all()
         for i in range(0, len(cs), max(1, len(cs) // 4)):
             row = cs.index.iloc[i]
-            audio, _ = load_clip(corpus, m.loc[row.clip_id].rename(row.clip_id))
-            window, gain = match_training_level(apply_gain_db(audio, row.level_gain_db))
+            audio, rate = load_clip(corpus, m.loc[row.clip_id].rename(row.clip_id))
+            if rate == SR:  # at the model's rate the path is: gain, level matching, features
+                window, gain = match_training_level(apply_gain_db(audio, row.level_gain_db))
+                expected = compute_signal_features(window, SR)
+            else:  # at another rate, resampling first (window_features, the validator's function)
+                _, expected, gain = window_features(audio, rate, SR, float(row.level_gain_db))
             assert gain == pytest.approx(row.match_gain_db, abs=2e-3)
-            np.testing.assert_allclose(cs.signal[i], compute_signal_features(window, SR), rtol=1e-4, atol=2e-3)
+            np.testing.assert_allclose(cs.signal[i], expected, rtol=1e-4, atol=2e-3)
 
 
 def test_a_cache_made_with_other_level_settings_is_refused(level_cache):
@@ -89,7 +94,11 @@ def test_cached_features_equal_those_analyze_computes_on_the_clip_file(level_cac
     v = AudioDistortionValidator(backend="torch")
     cs = CachedSplit(out / "test")
     m = pd.read_csv(corpus / "manifest.csv").set_index("clip_id")
-    for i in range(0, len(cs), max(1, len(cs) // 5)):
+    picked: dict = {}  # one test clip per (rate, format): parity on the files users have
+    for i, clip_id in enumerate(cs.index.clip_id):
+        picked.setdefault((m.loc[clip_id].sample_rate, m.loc[clip_id].format), i)
+    assert len({rate for rate, _ in picked}) >= 2 and len({fmt for _, fmt in picked}) >= 2, picked
+    for i in picked.values():
         row = m.loc[cs.index.iloc[i].clip_id]
         (start, mono, sig), = v.features(corpus / row.path)
         assert start == 0.0

@@ -34,6 +34,7 @@ from adv.data.mastering import Mastering, master
 from adv.data.noise_screen import NoiseFilter, judge_noise, screen_noise_file
 from adv.data.sources import SourceFile, collect_sources, load_sources_config
 from adv.data.splits import check_no_leakage
+from adv.data.storage import Storage, suffix, write_clip
 from adv.data.track_scan import Filters, scan_track
 from adv.errors import ConfigError
 from adv.distortions import SEVERITY_MAPS_VERSION
@@ -130,15 +131,25 @@ def screen_noise(noise: list[SourceFile], out: Path, filt: NoiseFilter) -> list[
 
 
 # ---- clip rendering (worker processes) ----
-_NOISE_BANK = None
+_NOISE_PATHS: list[str] = []
+_NOISE_BANKS: dict = {}
 
 
 def _worker_init(noise_paths: list[str], sample_rate: int) -> None:
-    global _NOISE_BANK
-    if noise_paths:
+    global _NOISE_PATHS
+    _NOISE_PATHS = list(noise_paths)
+    _NOISE_BANKS.clear()
+
+
+def noise_bank(sample_rate: int):
+    """The worker's noise bank at ``sample_rate`` (one per rate, made on first use; None without noise files)."""
+    if not _NOISE_PATHS:
+        return None
+    if sample_rate not in _NOISE_BANKS:
         from adv.distortions.noise import NoiseBank
 
-        _NOISE_BANK = NoiseBank(noise_paths, sample_rate=sample_rate)
+        _NOISE_BANKS[sample_rate] = NoiseBank(_NOISE_PATHS, sample_rate=sample_rate)
+    return _NOISE_BANKS[sample_rate]
 
 
 def read_segment(path: str, offset_s: float, seconds: float, sample_rate: int) -> np.ndarray:
@@ -157,9 +168,13 @@ def read_segment(path: str, offset_s: float, seconds: float, sample_rate: int) -
 
 
 def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, clip_seconds: float,
-                mastering: Mastering = Mastering()) -> dict:
+                mastering: Mastering = Mastering(), storage: Storage | None = None) -> dict:
+    """Renders one clip at its drawn rate and writes it in its drawn format (``storage``; default:
+    24-bit FLAC at ``sample_rate``)."""
     from adv.distortions.combine import apply_combination
 
+    storage = storage or Storage((int(sample_rate),), (1.0,))
+    sample_rate, fmt = storage.draw(clip.seed)
     rng = np.random.default_rng(clip.seed)
     audio = read_segment(track["path"], clip.offset_s, clip_seconds, sample_rate)
     # a share of the clips is limited like a loud master first (nothing drawn when the share is 0)
@@ -170,15 +185,15 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
     params = []
     if clip.kinds:
         audio, params = apply_combination(list(zip(clip.kinds, clip.severities)), audio.astype(np.float32),
-                                          sample_rate, rng, noise_bank=_NOISE_BANK)
+                                          sample_rate, rng, noise_bank=noise_bank(sample_rate))
     audio = np.asarray(audio, dtype=np.float32)
     peak = float(np.abs(audio).max())
     gain = 1.0 if peak <= 1.0 else 0.99999 / peak
-    rel = Path("clips") / clip.split / f"{clip.clip_id}.flac"
+    rel = Path("clips") / clip.split / f"{clip.clip_id}{suffix(fmt)}"
     dest = out / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.stem + ".part.flac")
-    sf.write(tmp, (audio * gain).T, sample_rate, subtype="PCM_24")
+    tmp = dest.with_name(dest.stem + ".part" + suffix(fmt))
+    write_clip(tmp, audio * gain, sample_rate, fmt)
     os.replace(tmp, dest)
     sev = {k: 0.0 for k in DISTORTION_KINDS}
     sev.update(dict(zip(clip.kinds, clip.severities)))
@@ -189,6 +204,7 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
         "severity_bin": clip.severity_bin,
         "variants": "+".join(str(p.get("variant", "")) for p in params),
         "params": json.dumps(params), "mastering": json.dumps(mastered), "seed": clip.seed, "storage_gain": gain,
+        "sample_rate": sample_rate, "format": fmt,
         "source_track": clip.track_id, "source_path": track["origin"], "package": track["package"],
         "licence": track["licence"], "offset_s": clip.offset_s, "duration_s": clip_seconds,
         "source_sample_rate": track["sample_rate"], "source_channels": track["channels"],
@@ -196,9 +212,9 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
 
 
 def _render_job(args: tuple) -> dict:
-    clip, track, out, sample_rate, clip_seconds, mastering = args
+    clip, track, out, sample_rate, clip_seconds, mastering, storage = args
     try:
-        return render_clip(clip, track, Path(out), sample_rate, clip_seconds, mastering)
+        return render_clip(clip, track, Path(out), sample_rate, clip_seconds, mastering, storage)
     except Exception as exc:  # noqa: BLE001 - recorded, the build goes on
         return {"clip_id": clip.clip_id, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -244,6 +260,8 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         if extra_sources:
             cfg["splits"] = {"train": 1.0}  # none of these tracks is in validation or test
     mastering = Mastering.from_config(cfg.get("mastering"))
+    storage = Storage.from_config((cfg.get("small") or {}).get("storage") if small else cfg.get("storage"),
+                                  cfg["sample_rate"])
     seed = cfg["seed"] if seed is None else seed
     workers = workers or cfg.get("workers", 2)
     out = Path(out_dir)
@@ -279,7 +297,7 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     if todo:
         init = (sorted(f.path for f in noise), sr)
         with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=init) as pool, open(rows_log, "a") as fh:
-            jobs = [(c, by_id[c.track_id], str(out), sr, clip_s, mastering) for c in todo]
+            jobs = [(c, by_id[c.track_id], str(out), sr, clip_s, mastering, storage) for c in todo]
             for row in tqdm(pool.map(_render_job, jobs, chunksize=4), total=len(jobs), desc="render clips", unit="clip"):
                 if "error" in row:
                     errors.append(row)

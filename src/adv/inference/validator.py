@@ -74,12 +74,19 @@ class AudioDistortionValidator:
         if onnx is None and model is None:
             model, meta = self._load_torch(path)
         with self._lock:
-            self.model, self.meta, self.model_path, self._onnx = model, meta, str(path), onnx
+            self._model, self.meta, self.model_path, self._onnx = model, meta, str(path), onnx
             self.backend = "onnx" if onnx is not None else "torch"
         self._signal_cols = _signal_columns(meta, path)
         fe = meta["frontend"]
         self.sample_rate = int(fe["sample_rate"])
         self.decision = Decision.from_meta(meta, self.user_threshold)
+
+    @property
+    def model(self):
+        """The PyTorch detector (loaded on first use when the ONNX backend serves)."""
+        if self._model is None:
+            self._model = self._load_torch(self.model_path)[0]
+        return self._model
 
     def _load_torch(self, path: str | os.PathLike):
         import torch
