@@ -1,9 +1,9 @@
-"""The `adv` command line: data, train, evaluate, analyze, scan, serve, bench.
+"""The `adv` command line: data, train, evaluate, analyze, scan, report, serve, bench, demo.
 
 Exit codes (every command): 0 done, nothing to report; 1 a check failed (``--fail-on`` matched, or
 a ``--require`` / ``--profile`` delivery rule failed);
-2 usage or configuration error (bad arguments, settings, model file or output folder; nothing
-was analysed); 3 an input could not be analysed (the others were); 130 interrupted (Ctrl-C).
+2 usage or configuration error (bad arguments, settings, model file, output folder, or a path that
+is not a results store; nothing was analysed); 3 an input could not be analysed (the others were); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     rules = _rules(args)
     report = scan_folder(args.folder, args.out, model=args.model, hop_s=args.hop, backend=args.backend,
-                         threshold=args.threshold, rules=rules,
+                         threshold=args.threshold, rules=rules, store=args.store, rescan=args.rescan,
                          workers=args.workers, progress=not args.quiet, plots=not args.no_plots,
                          max_plots=args.max_plots)
     sm, out = report["summary"], report["outputs"]
@@ -189,8 +189,34 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     failed = f", {sm['failed_spec']} failed the delivery rules" if "failed_spec" in sm else ""
     print(f"{sm['files']} audio files: {sm['analysed']} analysed, {sm['flagged']} flagged"
           f"{f' ({kinds})' if kinds else ''}{failed}, {sm['errors']} could not be analysed; {sm['wall_seconds']:.1f} s")
+    print(f"{sm['analysed_now']} analysed now, {sm['reused']} reused from {out['store']}")
     print(f"written: {out['jsonl']}, {out['csv']}, {out['json']}, {out['html']}")
     return _exit_code(report["results"], args.fail_on, args.min_severity)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """--format: a comma-separated list of csv, json, jsonl, html."""
+    from adv.report.scan import FORMATS
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or text!r} "
+                                         f"(choose from {', '.join(FORMATS)})")
+    return chosen
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from adv.report.scan import report_from_store
+
+    report = report_from_store(args.store, args.out, args.format, plots=not args.no_plots,
+                               max_plots=args.max_plots)
+    sm, last = report["summary"], report["last_scan"]
+    state = f"; latest scan {last['status']}" if last else "; no scan recorded"
+    print(f"{report['store']}: {sm['files']} files, {sm['analysed']} analysed, {sm['flagged']} flagged, "
+          f"{sm['errors']} could not be analysed{state}")
+    print("written: " + ", ".join(str(p) for p in report["outputs"].values()))
+    return EXIT_OK
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -307,7 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
                         'exit 1 when a file breaks one)')
     sc.add_argument("--profile", action="append", metavar="NAME",
                    help="named rule set: streaming, broadcast, podcast, or a .toml file (repeatable)")
+    sc.add_argument("--store", default=None, metavar="PATH",
+                    help="results store to reuse and add to (default OUT/results.sqlite)")
+    sc.add_argument("--rescan", action="store_true", help="analyse every file again, even those already in the store")
     sc.set_defaults(func=_cmd_scan)
+
+    rp = sub.add_parser("report", help="write the scan outputs from a results store (also while a scan runs)")
+    rp.add_argument("store", help="a results.sqlite file, or an adv scan --out folder holding one")
+    rp.add_argument("--out", default=None, help="output folder (default: the store's folder)")
+    rp.add_argument("--format", type=_formats, default=("csv", "json", "jsonl", "html"), metavar="LIST",
+                    help="comma-separated: csv, json, jsonl, html (default all)")
+    rp.add_argument("--no-plots", action="store_true", help="HTML report without spectrograms")
+    rp.add_argument("--max-plots", type=int, default=100, help="spectrograms for at most this many flagged files")
+    rp.set_defaults(func=_cmd_report)
 
     bn = sub.add_parser("bench", help="latency, throughput, memory and model size on this machine")
     bn.add_argument("--runs", type=int, default=20, help="timed runs per latency (after warm-up)")

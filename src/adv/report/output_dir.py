@@ -4,7 +4,9 @@ tool did not write is ever replaced.
 The folder keeps a ledger (``.adv-scan.json``) of the files `adv scan` wrote there, each with its
 SHA-256. A file may be replaced only when the ledger lists it and it is unchanged since; any other
 existing file of the same name (the user's own ``report.html``, or one edited since) stops the scan
-before anything is analysed.
+before anything is analysed. A file the tool updates in place (the results store) is listed as
+such rather than with a hash: it is reopened when the ledger lists it, and the store itself refuses a
+file that is not an adv store (adv.report.results_store).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from adv.errors import OutputError
 
 LEDGER = ".adv-scan.json"
+IN_PLACE = "updated in place"
 
 
 def _sha256(path: Path) -> str:
@@ -46,14 +49,16 @@ class OutputDir:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise OutputError(f"{p}: not a ledger written by adv scan; choose another --out") from None
 
-    def _save_ledger(self) -> None:
+    def _save_ledger(self, ledger: dict[str, str | None] | None = None) -> None:
         tmp = self.folder / (LEDGER + ".tmp")
-        tmp.write_text(json.dumps({"written_by": "adv scan", "files": self._ledger}, indent=1), encoding="utf-8")
+        files = self._ledger if ledger is None else ledger
+        tmp.write_text(json.dumps({"written_by": "adv scan", "files": files}, indent=1), encoding="utf-8")
         os.replace(tmp, self.folder / LEDGER)
 
-    def prepare(self, names: list[str]) -> None:
-        """Creates the folder if needed and claims ``names``; OutputError (naming the path and the
-        problem) when the folder cannot be used or a file there is not the tool's own."""
+    def prepare(self, names: list[str], in_place: tuple[str, ...] | list[str] = ()) -> None:
+        """Creates the folder if needed and claims ``names`` (files written whole) and ``in_place``
+        (files updated in place, not hashed); OutputError (naming the path and the problem) when the
+        folder cannot be used or a file there is not the tool's own."""
         f = self.folder
         if f.exists() and not f.is_dir():
             raise OutputError(f"--out {f}: exists and is not a folder")
@@ -64,7 +69,7 @@ class OutputDir:
         if not os.access(f, os.W_OK | os.X_OK):
             raise OutputError(f"--out {f}: the folder is not writable")
         ledger = self._read_ledger()
-        for name in names:
+        for name in [*names, *in_place]:
             p = f / name
             if not p.exists() and not p.is_symlink():
                 continue
@@ -74,12 +79,14 @@ class OutputDir:
             if known == "missing":
                 raise OutputError(f"{p}: exists and was not written by adv scan; it is left as it is, "
                                   "choose another --out")
-            if known is not None and _sha256(p) != known:
+            if name not in in_place and known is not None and _sha256(p) != known:
                 raise OutputError(f"{p}: changed since adv scan wrote it; it is left as it is, "
                                   "choose another --out or move it")
         self._ledger = ledger
         for name in names:
             self._ledger[name] = None  # claimed: being written
+        for name in in_place:
+            self._ledger[name] = IN_PLACE
         self._save_ledger()
 
     def path(self, name: str) -> Path:
@@ -88,8 +95,11 @@ class OutputDir:
         return self.folder / name
 
     def written(self, name: str) -> Path:
-        """Records the finished file's hash, so a later scan may replace it."""
+        """Records the finished file's hash, so a later scan may replace it. Only this entry is
+        changed on disk: an `adv report` writing into the folder meanwhile keeps its own."""
         p = self.path(name)
+        if self._ledger[name] == IN_PLACE:
+            return p
         self._ledger[name] = _sha256(p)
-        self._save_ledger()
+        self._save_ledger({**self._read_ledger(), name: self._ledger[name]})
         return p
