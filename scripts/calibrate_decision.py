@@ -37,22 +37,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"calibrate_decision: {f} is of split {data['summary'].get('split')!r}, not val", file=sys.stderr)
             return 2
         rows += [r for r in data["rows"] if r.get("section") is None]
-        sources.append({"file": Path(f).name, "loud_masters": data["summary"].get("loud_masters", False),
-                        "tracks": data["summary"].get("tracks")})
+        sources.append(
+            {
+                "file": Path(f).name,
+                "loud_masters": data["summary"].get("loud_masters", False),
+                "tracks": data["summary"].get("tracks"),
+            }
+        )
     table = tradeoff(rows)
     for r in table:
-        print(f"budget {r['budget_pct']:>5} %: clean flagged {r['clean_tracks_flagged_pct']:>5} %, damaged caught "
-              f"{r['damaged_tracks_caught_pct']:>5} %, typed {r['damaged_typed_correctly_pct']:>5} %  {r['thresholds']}")
+        print(
+            f"budget {r['budget_pct']:>5} %: clean flagged {r['clean_tracks_flagged_pct']:>5} %, damaged caught "
+            f"{r['damaged_tracks_caught_pct']:>5} %, typed {r['damaged_typed_correctly_pct']:>5} %  {r['thresholds']}"
+        )
     decision, m = calibrate(rows, args.budget)
     print(f"chosen for {100 * args.budget:g} %: {decision.as_dict()} ({m})")
     if args.out:
-        Path(args.out).write_text(json.dumps({"budget": args.budget, "chosen": m, "thresholds": decision.as_dict(),
-                                              "table": table, "sources": sources}, indent=1))
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "budget": args.budget,
+                    "chosen": m,
+                    "thresholds": decision.as_dict(),
+                    "table": table,
+                    "sources": sources,
+                },
+                indent=1,
+            )
+        )
     if args.write:
-        update_meta(args.model, args.write, {
-            "kind_thresholds": decision.as_dict(),
-            "decision_budget": {"clean_tracks_flagged_max_pct": round(100 * args.budget, 2), "split": "val",
-                                "measured": m, "sources": sources}})
+        update_meta(
+            args.model,
+            args.write,
+            {
+                "kind_thresholds": decision.as_dict(),
+                "decision_budget": {
+                    "clean_tracks_flagged_max_pct": round(100 * args.budget, 2),
+                    "split": "val",
+                    "measured": m,
+                    "sources": sources,
+                },
+            },
+        )
         print(f"wrote {args.write}")
     return 0
 

@@ -72,8 +72,25 @@ def make_cases(x: np.ndarray, sr: int, d: Path, rng: np.random.Generator) -> lis
     _ff(clean, p, f"volume={g:.2f}dB,alimiter=limit=0.944:attack=5:release=50:level=false", ["-c:a", "pcm_s24le"])
     cases.append({"tool": "loud master (ffmpeg alimiter)", "expected": "clean", "path": p, "truth": 0.0, "gain_db": g})
     p = d / "compand.wav"
-    _run(["sox", "-V1", str(clean), "-b", "24", str(p), "compand", "0.002,0.08", "6:-40,-40,-24,-16,-12,-9,0,-4",
-          "-3", "-90", "0.002", "gain", "-n", "-0.3"])
+    _run(
+        [
+            "sox",
+            "-V1",
+            str(clean),
+            "-b",
+            "24",
+            str(p),
+            "compand",
+            "0.002,0.08",
+            "6:-40,-40,-24,-16,-12,-9,0,-4",
+            "-3",
+            "-90",
+            "0.002",
+            "gain",
+            "-n",
+            "-0.3",
+        ]
+    )
     cases.append({"tool": "loud master (sox compand)", "expected": "clean", "path": p, "truth": 0.0})
 
     def gain() -> float:
@@ -86,27 +103,31 @@ def make_cases(x: np.ndarray, sr: int, d: Path, rng: np.random.Generator) -> lis
     g = gain()
     p = d / "ffmpeg_volume.wav"
     _ff(clean, p, f"volume={g:.2f}dB", ["-c:a", "pcm_s16le"])
-    cases.append({"tool": "ffmpeg volume -> 16-bit", "expected": "clipping", "path": p, "truth": _truth(x, g),
-                  "gain_db": g})
+    cases.append(
+        {"tool": "ffmpeg volume -> 16-bit", "expected": "clipping", "path": p, "truth": _truth(x, g), "gain_db": g}
+    )
     g = gain()
     p = d / "asoftclip.wav"
     _ff(clean, p, f"volume={g:.2f}dB,asoftclip=type=tanh", ["-c:a", "pcm_f32le"])
-    cases.append({"tool": "ffmpeg asoftclip tanh", "expected": "clipping", "path": p, "truth": _truth(x, g),
-                  "gain_db": g})
+    cases.append(
+        {"tool": "ffmpeg asoftclip tanh", "expected": "clipping", "path": p, "truth": _truth(x, g), "gain_db": g}
+    )
     g = gain()
     p = d / "clip_normalised.flac"
     y = np.clip(x * 10 ** (g / 20), -1.0, 1.0) * 10 ** (-3 / 20)
     sf.write(p, y.T, sr, subtype="PCM_24")
-    cases.append({"tool": "clip, normalise to -3 dBFS", "expected": "clipping", "path": p, "truth": _truth(x, g),
-                  "gain_db": g})
+    cases.append(
+        {"tool": "clip, normalise to -3 dBFS", "expected": "clipping", "path": p, "truth": _truth(x, g), "gain_db": g}
+    )
     if sr <= 48000:  # MP3 has no 96 kHz
         g = gain()
         w = d / "sox_gain_for_mp3.wav"
         _run(["sox", "-V1", str(clean), "-b", "16", str(w), "gain", f"{g:.2f}"])
         p = d / "clipped.mp3"
         _run(["lame", "--quiet", "-b", "320", str(w), str(p)])
-        cases.append({"tool": "sox gain -> MP3 320k", "expected": "clipping", "path": p, "truth": _truth(x, g),
-                      "gain_db": g})
+        cases.append(
+            {"tool": "sox gain -> MP3 320k", "expected": "clipping", "path": p, "truth": _truth(x, g), "gain_db": g}
+        )
     return cases
 
 
@@ -116,8 +137,11 @@ def music_files(args) -> list[Path]:
     else:
         corpus = Path(args.corpus)
         ids = set(pd.read_csv(corpus / "manifest.csv").query("split == @args.split")["source_track"])
-        files = [Path(t["path"]) for t in map(json.loads, (corpus / "tracks.jsonl").read_text().splitlines())
-                 if t["track_id"] in ids and Path(t["path"]).exists()]
+        files = [
+            Path(t["path"])
+            for t in map(json.loads, (corpus / "tracks.jsonl").read_text().splitlines())
+            if t["track_id"] in ids and Path(t["path"]).exists()
+        ]
     rng = np.random.default_rng(args.seed)
     rng.shuffle(files)
     return files[: args.n_tracks]
@@ -126,10 +150,17 @@ def music_files(args) -> list[Path]:
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (tool, rate), g in df.groupby(["tool", "rate"], sort=False):
-        rows.append({"tool": tool, "rate": rate, "n": len(g), "truth_median_pct": round(100 * g.truth.median(), 2),
-                     "flagged_pct": round(100 * g.has_distortion.mean(), 1),
-                     "clipping_detected_pct": round(100 * g.clipping_detected.mean(), 1),
-                     "typed_clipping_pct": round(100 * (g.distortion_type == "clipping").mean(), 1)})
+        rows.append(
+            {
+                "tool": tool,
+                "rate": rate,
+                "n": len(g),
+                "truth_median_pct": round(100 * g.truth.median(), 2),
+                "flagged_pct": round(100 * g.has_distortion.mean(), 1),
+                "clipping_detected_pct": round(100 * g.clipping_detected.mean(), 1),
+                "typed_clipping_pct": round(100 * (g.distortion_type == "clipping").mean(), 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -161,17 +192,26 @@ def main(argv: list[str] | None = None) -> int:
         n = int(args.seconds * dec.sample_rate)
         a = int(rng.integers(0, max(1, x.shape[1] - n)))
         for rate in RATES:
-            y = resample(x[:2, a:a + n], dec.sample_rate, rate)
+            y = resample(x[:2, a : a + n], dec.sample_rate, rate)
             y = y * np.float32(10 ** (-1 / 20) / max(float(np.abs(y).max()), 1e-9))
             with tempfile.TemporaryDirectory(prefix="adv-clipcheck-") as tmp:
                 for c in make_cases(y, rate, Path(tmp), rng):
                     r = v.analyze(c["path"])
-                    rows.append({"track": str(f), "rate": rate, "tool": c["tool"], "expected": c["expected"],
-                                 "truth": c["truth"], "gain_db": c.get("gain_db"),
-                                 "has_distortion": r["has_distortion"], "distortion_type": r["distortion_type"],
-                                 "clipping_detected": "clipping" in r["detected_types"],
-                                 "p_clipping": r["types"]["clipping"]["probability"],
-                                 "measured_clipped_fraction": (r.get("measurements") or {}).get("clipped_fraction")})
+                    rows.append(
+                        {
+                            "track": str(f),
+                            "rate": rate,
+                            "tool": c["tool"],
+                            "expected": c["expected"],
+                            "truth": c["truth"],
+                            "gain_db": c.get("gain_db"),
+                            "has_distortion": r["has_distortion"],
+                            "distortion_type": r["distortion_type"],
+                            "clipping_detected": "clipping" in r["detected_types"],
+                            "p_clipping": r["types"]["clipping"]["probability"],
+                            "measured_clipped_fraction": (r.get("measurements") or {}).get("clipped_fraction"),
+                        }
+                    )
         print(f"\r{i}/{len(files)} tracks, {time.time() - t0:.0f} s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     df = pd.DataFrame(rows)
@@ -180,18 +220,23 @@ def main(argv: list[str] | None = None) -> int:
     clipped = df[(df.expected == "clipping") & (df.truth >= 0.01)]
     masters = df[df.tool.str.startswith("loud master")]
     clean = df[df.expected == "clean"]
-    res = {"clipped_ge_1pct_detected_as_clipping_pct": round(100 * clipped.clipping_detected.mean(), 1),
-           "clipped_ge_1pct_cases": len(clipped),
-           "loud_masters_flagged_pct": round(100 * masters.has_distortion.mean(), 1),
-           "loud_master_cases": len(masters),
-           "clean_flagged_pct": round(100 * clean.has_distortion.mean(), 1)}
-    print(f"clipped (>= 1 % of samples): {res['clipped_ge_1pct_detected_as_clipping_pct']} % detected as clipping "
-          f"(target >= 97 %, {len(clipped)} files); loud masters flagged: {res['loud_masters_flagged_pct']} % "
-          f"(target <= 2 %, {len(masters)} files); all clean flagged {res['clean_flagged_pct']} %")
+    res = {
+        "clipped_ge_1pct_detected_as_clipping_pct": round(100 * clipped.clipping_detected.mean(), 1),
+        "clipped_ge_1pct_cases": len(clipped),
+        "loud_masters_flagged_pct": round(100 * masters.has_distortion.mean(), 1),
+        "loud_master_cases": len(masters),
+        "clean_flagged_pct": round(100 * clean.has_distortion.mean(), 1),
+    }
+    print(
+        f"clipped (>= 1 % of samples): {res['clipped_ge_1pct_detected_as_clipping_pct']} % detected as clipping "
+        f"(target >= 97 %, {len(clipped)} files); loud masters flagged: {res['loud_masters_flagged_pct']} % "
+        f"(target <= 2 %, {len(masters)} files); all clean flagged {res['clean_flagged_pct']} %"
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"summary": res, "table": table.to_dict("records"), "cases": rows},
-                                             indent=1, default=str))
+        Path(args.out).write_text(
+            json.dumps({"summary": res, "table": table.to_dict("records"), "cases": rows}, indent=1, default=str)
+        )
     return 0
 
 

@@ -48,8 +48,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-EVAL_PACKAGES = {"audiomentations": "audiomentations", "pedalboard": "pedalboard",
-                 "fast_mp3_augment": "fast-mp3-augment"}  # module -> PyPI name (the `eval` extra)
+EVAL_PACKAGES = {
+    "audiomentations": "audiomentations",
+    "pedalboard": "pedalboard",
+    "fast_mp3_augment": "fast-mp3-augment",
+}  # module -> PyPI name (the `eval` extra)
 
 
 def _require_eval_packages() -> None:
@@ -57,8 +60,10 @@ def _require_eval_packages() -> None:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            sys.exit(f"external_check: missing package '{dist}' ({exc}).\n"
-                     f"Install the evaluation extra: .venv/bin/pip install -e '.[eval]'")
+            sys.exit(
+                f"external_check: missing package '{dist}' ({exc}).\n"
+                f"Install the evaluation extra: .venv/bin/pip install -e '.[eval]'"
+            )
 
 
 _require_eval_packages()
@@ -78,6 +83,7 @@ PEAK_LIMIT = 0.999  # a damaged copy louder than full scale is scaled down (as a
 
 # ---------------------------------------------------------------- effects
 # Each effect takes (audio [2, N] float32, sample rate, rng) and returns (damaged audio, parameters).
+
 
 def _am_apply(transform, audio: np.ndarray, sr: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Runs an audiomentations transform whose ranges are already pinned; its own random draws
@@ -101,8 +107,12 @@ def _hard_clip(audio, sr, overdrive_db: float, threshold_db: float = -1.0):
     gain_db = threshold_db - peak_db + overdrive_db
     out = pb.Pedalboard([pb.Gain(gain_db), pb.Clipping(threshold_db=threshold_db)])(audio, sr)
     clipped = float(np.mean(np.abs(out) >= 10 ** (threshold_db / 20) * 0.9999))
-    return out, {"overdrive_db": overdrive_db, "gain_db": gain_db, "threshold_db": threshold_db,
-                 "clipped_fraction": clipped}
+    return out, {
+        "overdrive_db": overdrive_db,
+        "gain_db": gain_db,
+        "threshold_db": threshold_db,
+        "clipped_fraction": clipped,
+    }
 
 
 def pb_clipping(audio, sr, rng):
@@ -140,6 +150,7 @@ def _color_noise(f_decay: float) -> Callable:
         t = am.AddColorNoise(min_snr_db=snr, max_snr_db=snr, min_f_decay=f_decay, max_f_decay=f_decay, p=1.0)
         out, params = _am_apply(t, audio, sr, rng)
         return out, {"snr_db": snr, **params}
+
     return effect
 
 
@@ -199,11 +210,15 @@ def np_channel_delay(audio, sr, rng):
 
 def pb_phaser_one_channel(audio, sr, rng):
     ch = _one_channel(rng)
-    params = {"rate_hz": float(rng.uniform(0.2, 2.0)), "depth": float(rng.uniform(0.5, 1.0)),
-              "centre_frequency_hz": float(rng.uniform(500.0, 2500.0)),
-              "feedback": float(rng.uniform(0.0, 0.7)), "mix": float(rng.uniform(0.5, 1.0))}
+    params = {
+        "rate_hz": float(rng.uniform(0.2, 2.0)),
+        "depth": float(rng.uniform(0.5, 1.0)),
+        "centre_frequency_hz": float(rng.uniform(500.0, 2500.0)),
+        "feedback": float(rng.uniform(0.0, 0.7)),
+        "mix": float(rng.uniform(0.5, 1.0)),
+    }
     out = audio.copy()
-    out[ch] = pb.Phaser(**params)(audio[ch:ch + 1], sr)[0]
+    out[ch] = pb.Phaser(**params)(audio[ch : ch + 1], sr)[0]
     return out, {"channel": ["left", "right"][ch], **params}
 
 
@@ -211,8 +226,16 @@ def am_limiter_master(audio, sr, rng):
     """A loud master: audiomentations Limiter 3-12 dB below the peak (look-ahead, no flat tops),
     then the peak brought to -1..-0.1 dBFS. A clean clip: nothing is clipped."""
     thr = float(rng.uniform(-12.0, -3.0))
-    t = am.Limiter(min_threshold_db=thr, max_threshold_db=thr, min_attack=0.0005, max_attack=0.005,
-                   min_release=0.05, max_release=0.3, threshold_mode="relative_to_signal_peak", p=1.0)
+    t = am.Limiter(
+        min_threshold_db=thr,
+        max_threshold_db=thr,
+        min_attack=0.0005,
+        max_attack=0.005,
+        min_release=0.05,
+        max_release=0.3,
+        threshold_mode="relative_to_signal_peak",
+        p=1.0,
+    )
     out, params = _am_apply(t, np.ascontiguousarray(audio), sr, rng)
     ceiling_db = float(rng.uniform(-1.0, -0.1))
     out = out * (10 ** (ceiling_db / 20) / max(float(np.abs(out).max()), 1e-9))
@@ -228,8 +251,8 @@ def master_then_clipped(audio, sr, rng):
 
 @dataclass(frozen=True)
 class Variant:
-    kind: str     # the class the damage belongs to
-    tool: str     # library that made it
+    kind: str  # the class the damage belongs to
+    tool: str  # library that made it
     name: str
     effect: Callable | None  # None: the clean clip itself
 
@@ -284,6 +307,7 @@ def damage(variant: Variant, audio: np.ndarray, rng: np.random.Generator) -> tup
 
 # ---------------------------------------------------------------- data
 
+
 def pick_clean_clips(corpus: Path, split: str, n: int, seed: int) -> pd.DataFrame:
     m = pd.read_csv(corpus / "manifest.csv", usecols=["clip_id", "path", "split", "labels", "source_track"])
     clean = m[(m["split"] == split) & (m["labels"] == "clean")].sort_values("clip_id").reset_index(drop=True)
@@ -303,9 +327,16 @@ def load_clip(path: Path) -> np.ndarray:
 
 # ---------------------------------------------------------------- run
 
+
 def run_case(validator, clip: pd.Series, audio: np.ndarray, variant: Variant, v_index: int, seed: int) -> dict:
-    row = {"clip_id": clip["clip_id"], "path": clip["path"], "source_track": clip["source_track"],
-           "kind": variant.kind, "tool": variant.tool, "variant": variant.name}
+    row = {
+        "clip_id": clip["clip_id"],
+        "path": clip["path"],
+        "source_track": clip["source_track"],
+        "kind": variant.kind,
+        "tool": variant.tool,
+        "variant": variant.name,
+    }
     rng = np.random.default_rng([seed, int(clip["clip_id"].lstrip("c") or 0), v_index])
     try:
         t0 = time.perf_counter()
@@ -316,20 +347,28 @@ def run_case(validator, clip: pd.Series, audio: np.ndarray, variant: Variant, v_
     except Exception as exc:  # noqa: BLE001 - one failing effect must not stop the benchmark
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
-    row.update({"has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
-                "severity": r["severity"], "confidence": r["confidence"],
-                "probabilities": {k: t["probability"] for k, t in r["types"].items()},
-                "kind_severities": {k: t["severity"] for k, t in r["types"].items()},
-                "analysis_ms": r["analysis_ms"]})
+    row.update(
+        {
+            "has_distortion": r["has_distortion"],
+            "predicted": r["distortion_type"],
+            "severity": r["severity"],
+            "confidence": r["confidence"],
+            "probabilities": {k: t["probability"] for k, t in r["types"].items()},
+            "kind_severities": {k: t["severity"] for k, t in r["types"].items()},
+            "analysis_ms": r["analysis_ms"],
+        }
+    )
     return row
 
 
 def _group_stats(rows: list[dict]) -> dict:
     n = len(rows)
-    return {"n": n,
-            "detected_pct": round(100 * sum(r["has_distortion"] for r in rows) / n, 1),
-            "typed_correctly_pct": round(100 * sum(r["predicted"] == r["kind"] for r in rows) / n, 1),
-            "mean_severity": round(float(np.mean([r["severity"] for r in rows])), 1)}
+    return {
+        "n": n,
+        "detected_pct": round(100 * sum(r["has_distortion"] for r in rows) / n, 1),
+        "typed_correctly_pct": round(100 * sum(r["predicted"] == r["kind"] for r in rows) / n, 1),
+        "mean_severity": round(float(np.mean([r["severity"] for r in rows])), 1),
+    }
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -345,15 +384,20 @@ def summarise(rows: list[dict]) -> dict:
     recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     clean = [r for r in ok if r["kind"] == "clean"]
     return {
-        "cases": len(rows), "errors": len(rows) - len(ok),
-        "per_variant": per_variant, "per_kind": per_kind,
+        "cases": len(rows),
+        "errors": len(rows) - len(ok),
+        "per_variant": per_variant,
+        "per_kind": per_kind,
         "per_class_recall": {c: round(float(x), 4) for c, x in zip(labels, recall)},
         "clean_false_alarm_rate": round(sum(r["has_distortion"] for r in clean) / max(1, len(clean)), 4),
-        "damaged_detection_rate": round(float(np.mean([r["has_distortion"] for r in ok if r["kind"] != "clean"]
-                                                      or [0.0])), 4),
+        "damaged_detection_rate": round(
+            float(np.mean([r["has_distortion"] for r in ok if r["kind"] != "clean"] or [0.0])), 4
+        ),
         "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
-        "confusion": {"labels": labels, "rows_true_cols_pred":
-                      confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+        "confusion": {
+            "labels": labels,
+            "rows_true_cols_pred": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        },
     }
 
 
@@ -361,16 +405,22 @@ def print_report(summary: dict) -> None:
     head = f"{'kind':<9}{'tool':<16}{'variant':<27}{'n':>4}{'detected%':>11}{'typed%':>8}{'mean sev':>10}"
     print("\n" + head + "\n" + "-" * len(head))
     for r in summary["per_variant"]:
-        print(f"{r['kind']:<9}{r['tool']:<16}{r['variant']:<27}{r['n']:>4}{r['detected_pct']:>11.1f}"
-              f"{r['typed_correctly_pct']:>8.1f}{r['mean_severity']:>10.1f}")
+        print(
+            f"{r['kind']:<9}{r['tool']:<16}{r['variant']:<27}{r['n']:>4}{r['detected_pct']:>11.1f}"
+            f"{r['typed_correctly_pct']:>8.1f}{r['mean_severity']:>10.1f}"
+        )
     print("-" * len(head))
     for k, r in summary["per_kind"].items():
-        print(f"{k:<9}{'(all)':<16}{'':<27}{r['n']:>4}{r['detected_pct']:>11.1f}"
-              f"{r['typed_correctly_pct']:>8.1f}{r['mean_severity']:>10.1f}")
+        print(
+            f"{k:<9}{'(all)':<16}{'':<27}{r['n']:>4}{r['detected_pct']:>11.1f}"
+            f"{r['typed_correctly_pct']:>8.1f}{r['mean_severity']:>10.1f}"
+        )
     print("\nper-class recall: " + ", ".join(f"{c} {x:.3f}" for c, x in summary["per_class_recall"].items()))
-    print(f"clean false-alarm rate: {summary['clean_false_alarm_rate']:.3f}   "
-          f"damaged detected: {summary['damaged_detection_rate']:.3f}   "
-          f"macro-F1 (6 classes): {summary['macro_f1']:.4f}")
+    print(
+        f"clean false-alarm rate: {summary['clean_false_alarm_rate']:.3f}   "
+        f"damaged detected: {summary['damaged_detection_rate']:.3f}   "
+        f"macro-F1 (6 classes): {summary['macro_f1']:.4f}"
+    )
     if summary["errors"]:
         print(f"{summary['errors']} of {summary['cases']} cases failed (see 'error' in the JSON rows)")
 
@@ -378,14 +428,14 @@ def print_report(summary: dict) -> None:
 def versions() -> dict:
     from importlib.metadata import version
 
-    dists = ("audio-distortion-validator", "audiomentations", "pedalboard", "fast-mp3-augment", "numpy",
-             "scikit-learn")
+    dists = ("audio-distortion-validator", "audiomentations", "pedalboard", "fast-mp3-augment", "numpy", "scikit-learn")
     return {**{d: version(d) for d in dists}, "python": sys.version.split()[0]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--corpus", type=Path, default=REPO.parent / "corpus", help="corpus dir with manifest.csv")
     ap.add_argument("--split", default="test")
     ap.add_argument("--n-clips", type=int, default=40, help="clean clips to damage (default 40)")
@@ -393,9 +443,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--model", type=Path, default=None, help="detector file (default: the shipped model)")
     ap.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     ap.add_argument("--out", type=Path, default=None, help="write rows + summary as JSON here")
-    ap.add_argument("--loud-masters", action="store_true",
-                    help="make every clean clip a loud master first (the 'Limiter(loud master)' effect), so all "
-                         "damage lands on limited music; its settings are in each row's 'master' field")
+    ap.add_argument(
+        "--loud-masters",
+        action="store_true",
+        help="make every clean clip a loud master first (the 'Limiter(loud master)' effect), so all "
+        "damage lands on limited music; its settings are in each row's 'master' field",
+    )
     return ap.parse_args(argv)
 
 
@@ -417,8 +470,12 @@ def main(argv=None) -> None:
                 audio = np.asarray(audio, dtype=np.float32)
             for i, variant in enumerate(VARIANTS):
                 bar.set_postfix_str(f"{clip['clip_id']} {variant.name}", refresh=False)
-                rows.append({**run_case(validator, clip, audio, variant, i, args.seed),
-                             **({"master": master} if master else {})})
+                rows.append(
+                    {
+                        **run_case(validator, clip, audio, variant, i, args.seed),
+                        **({"master": master} if master else {}),
+                    }
+                )
                 bar.update()
     summary = summarise(rows)
     elapsed = time.perf_counter() - t0
@@ -426,12 +483,24 @@ def main(argv=None) -> None:
     print(f"\n{len(clips)} clips x {len(VARIANTS)} cases in {elapsed:.0f} s")
     if args.out:
         info = validator.model_info()
-        report = {"config": {"corpus": str(args.corpus), "split": args.split, "n_clips": len(clips),
-                             "seed": args.seed, "loud_masters": args.loud_masters, "model": info["model_path"],
-                             "model_version": info["model_version"], "backend": info["backend"],
-                             "kind_thresholds": info.get("kind_thresholds"), "versions": versions(),
-                             "variants": [{"kind": v.kind, "tool": v.tool, "variant": v.name} for v in VARIANTS]},
-                  "elapsed_s": round(elapsed, 1), "summary": summary, "rows": rows}
+        report = {
+            "config": {
+                "corpus": str(args.corpus),
+                "split": args.split,
+                "n_clips": len(clips),
+                "seed": args.seed,
+                "loud_masters": args.loud_masters,
+                "model": info["model_path"],
+                "model_version": info["model_version"],
+                "backend": info["backend"],
+                "kind_thresholds": info.get("kind_thresholds"),
+                "versions": versions(),
+                "variants": [{"kind": v.kind, "tool": v.tool, "variant": v.name} for v in VARIANTS],
+            },
+            "elapsed_s": round(elapsed, 1),
+            "summary": summary,
+            "rows": rows,
+        }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
         print(f"wrote {args.out}")

@@ -80,8 +80,9 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> float:
     raise TimeoutError(f"server not healthy after {timeout:.0f} s")
 
 
-async def fire(base: str, payload: bytes, n: int, concurrency: int, time_limit: float,
-               api_key: str | None) -> tuple[list[tuple[int | str, float]], float]:
+async def fire(
+    base: str, payload: bytes, n: int, concurrency: int, time_limit: float, api_key: str | None
+) -> tuple[list[tuple[int | str, float]], float]:
     """n uploads, at most `concurrency` in flight; requests not done by the time limit count as failures."""
     sem = asyncio.Semaphore(concurrency)
     headers = {"X-API-Key": api_key} if api_key else {}
@@ -90,12 +91,16 @@ async def fire(base: str, payload: bytes, n: int, concurrency: int, time_limit: 
     results: list[tuple[int | str, float]] = []
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, headers=headers) as client:
+
         async def one(i: int) -> None:
             async with sem:
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post("/analyze", params={"segments": "false"},
-                                          files={"file": (f"load-{i}.wav", payload, "audio/wav")})
+                    r = await client.post(
+                        "/analyze",
+                        params={"segments": "false"},
+                        files={"file": (f"load-{i}.wav", payload, "audio/wav")},
+                    )
                     results.append((r.status_code, time.perf_counter() - t0))
                 except httpx.HTTPError as exc:
                     results.append((type(exc).__name__, time.perf_counter() - t0))
@@ -126,15 +131,18 @@ def make_bomb(seconds: int = 7200, sr: int = 44100) -> bytes:
     return buf.getvalue()
 
 
-def report_phase(name: str, results: list[tuple[int | str, float]], wall: float, payload_bytes: int,
-                 mem: dict[str, int]) -> int:
+def report_phase(
+    name: str, results: list[tuple[int | str, float]], wall: float, payload_bytes: int, mem: dict[str, int]
+) -> int:
     codes = Counter(str(c) for c, _ in results)
     ok = [t for c, t in results if c == 200]
     lat = [t for c, t in results if isinstance(c, int)]
     failures = len(results) - len(ok)
     print(f"[{name}] requests {len(results)}, failures {failures}, status {dict(sorted(codes.items()))}")
-    print(f"[{name}] latency s: p50 {pct(lat, 50):.3f}  p95 {pct(lat, 95):.3f}  max {max(lat, default=float('nan')):.3f}"
-          f"; wall {wall:.1f} s; {len(ok) / wall:.2f} ok requests/s ({len(ok) * payload_bytes / 1e6 / wall:.1f} MB/s)")
+    print(
+        f"[{name}] latency s: p50 {pct(lat, 50):.3f}  p95 {pct(lat, 95):.3f}  max {max(lat, default=float('nan')):.3f}"
+        f"; wall {wall:.1f} s; {len(ok) / wall:.2f} ok requests/s ({len(ok) * payload_bytes / 1e6 / wall:.1f} MB/s)"
+    )
     print(f"[{name}] server RSS {mem.get('VmRSS', 0) / 1024:.0f} MB, peak {mem.get('VmHWM', 0) / 1024:.0f} MB")
     return failures
 
@@ -169,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"payload: 10-s stereo 44.1 kHz WAV, {len(payload) / 1e6:.2f} MB")
         failures = 0
         rss = []
-        for name, n, conc in (("concurrent", args.concurrent, max(1, args.concurrent)),
-                              ("sequential", args.sequential, 1)):
+        for name, n, conc in (
+            ("concurrent", args.concurrent, max(1, args.concurrent)),
+            ("sequential", args.sequential, 1),
+        ):
             if n <= 0:
                 continue
             results, wall = asyncio.run(fire(base, payload, n, conc, args.time_limit, api_key))
@@ -182,20 +192,28 @@ def main(argv: list[str] | None = None) -> int:
             bomb = make_bomb()
             before = proc_memory(proc.pid).get("VmHWM", 0)
             t0 = time.perf_counter()
-            r = httpx.post(f"{base}/analyze", headers={"X-API-Key": api_key}, timeout=args.time_limit,
-                           files={"file": ("bomb.flac", bomb, "audio/flac")})
+            r = httpx.post(
+                f"{base}/analyze",
+                headers={"X-API-Key": api_key},
+                timeout=args.time_limit,
+                files={"file": ("bomb.flac", bomb, "audio/flac")},
+            )
             took = time.perf_counter() - t0
             after = proc_memory(proc.pid).get("VmHWM", 0)
             bomb_ok = r.status_code == 413 and took < 10 and after < 1024 * 1024
-            print(f"[bomb] {len(bomb) / 1e6:.2f} MB FLAC of 2 h silence: {r.status_code} {r.json().get('error')} "
-                  f"in {took:.2f} s; server peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB")
+            print(
+                f"[bomb] {len(bomb) / 1e6:.2f} MB FLAC of 2 h silence: {r.status_code} {r.json().get('error')} "
+                f"in {took:.2f} s; server peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB"
+            )
         mem1 = proc_memory(proc.pid)
         alive = proc.poll() is None and httpx.get(f"{base}/health", timeout=5).status_code == 200
         growth = (rss[-1] - rss[0]) / 1024 if len(rss) > 1 else 0.0
         left = os.listdir(spool)
-        print(f"server peak RSS (VmHWM) {mem1.get('VmHWM', 0) / 1024:.0f} MB; RSS after the burst "
-              f"{rss[0] / 1024 if rss else 0:.0f} MB, after all {mem1.get('VmRSS', 0) / 1024:.0f} MB "
-              f"(growth over the sequential run {growth:+.0f} MB)")
+        print(
+            f"server peak RSS (VmHWM) {mem1.get('VmHWM', 0) / 1024:.0f} MB; RSS after the burst "
+            f"{rss[0] / 1024 if rss else 0:.0f} MB, after all {mem1.get('VmRSS', 0) / 1024:.0f} MB "
+            f"(growth over the sequential run {growth:+.0f} MB)"
+        )
         print(f"temporary files left in the upload folder: {len(left)}")
         print(f"server healthy after the run: {alive}")
         code = 0 if failures == 0 and alive and bomb_ok and not left else 1

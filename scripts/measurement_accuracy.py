@@ -34,7 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from adv.measurements import TrackMeter, measure_track, measure_window  # noqa: E402
 from adv.measurements.synth import (  # noqa: E402
     measure_in_blocks,
-    add_hum, add_noise, delay_right, hard_clip_fraction, lowpass, music_like)
+    add_hum,
+    add_noise,
+    delay_right,
+    hard_clip_fraction,
+    lowpass,
+    music_like,
+)
 
 RATES = (44100, 48000, 96000)
 
@@ -52,9 +58,12 @@ def _ffmpeg(x: np.ndarray, sr: int) -> dict | None:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "a.wav")
         sf.write(path, x.T, sr, subtype="FLOAT")
-        err = subprocess.run(["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true",
-                              "-f", "null", "-"], capture_output=True, text=True).stderr
-    summary = err[err.rfind("Summary:"):]
+        err = subprocess.run(
+            ["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+        ).stderr
+    summary = err[err.rfind("Summary:") :]
 
     def grab(key: str) -> float | None:
         m = re.search(key + r":\s+(-?[\d.]+|-inf)", summary)
@@ -65,9 +74,18 @@ def _ffmpeg(x: np.ndarray, sr: int) -> dict | None:
 
 def _row(rows: list, name: str, errors, target: float | None, unit: str, note: str = "") -> None:
     e = np.abs(np.asarray(errors, dtype=float))
-    rows.append({"measure": name, "n": int(e.size), "max_err": float(e.max()) if e.size else None,
-                 "mean_err": float(e.mean()) if e.size else None, "target": target, "unit": unit,
-                 "pass": None if target is None or not e.size else bool(e.max() <= target), "note": note})
+    rows.append(
+        {
+            "measure": name,
+            "n": int(e.size),
+            "max_err": float(e.max()) if e.size else None,
+            "mean_err": float(e.mean()) if e.size else None,
+            "target": target,
+            "unit": unit,
+            "pass": None if target is None or not e.size else bool(e.max() <= target),
+            "note": note,
+        }
+    )
 
 
 def clipping_cases(rows: list, seeds) -> None:
@@ -77,8 +95,11 @@ def clipping_cases(rows: list, seeds) -> None:
             x = _music(6.0, sr, seed)
             for frac in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4):
                 y, truth = hard_clip_fraction(x, frac)
-                variants = {"0dBFS": y, "-3dBFS": (y * 10 ** (-3 / 20)).astype(np.float32),
-                            "-6dBFS_16bit": (np.round(y * 10 ** (-6 / 20) * 32767) / 32767).astype(np.float32)}
+                variants = {
+                    "0dBFS": y,
+                    "-3dBFS": (y * 10 ** (-3 / 20)).astype(np.float32),
+                    "-6dBFS_16bit": (np.round(y * 10 ** (-6 / 20) * 32767) / 32767).astype(np.float32),
+                }
                 for v in variants.values():
                     rel.append(measure_window(v, sr)["clipped_fraction"] / truth - 1.0)
             false_pos.append(measure_window(x, sr)["clipped_fraction"])
@@ -88,7 +109,9 @@ def clipping_cases(rows: list, seeds) -> None:
     for sr in RATES:
         t = np.arange(2 * sr) / sr
         for f0 in (30.0, 50.0, 100.0, 440.0, 1000.0, 5000.0):
-            false_pos.append(measure_window(np.sin(2 * np.pi * f0 * t + 0.1).astype(np.float32)[None], sr)["clipped_fraction"])
+            false_pos.append(
+                measure_window(np.sin(2 * np.pi * f0 * t + 0.1).astype(np.float32)[None], sr)["clipped_fraction"]
+            )
         for seed in seeds:
             x = _music(6.0, sr, seed)
             for thr in (-2.0, -6.0, -12.0):
@@ -97,8 +120,14 @@ def clipping_cases(rows: list, seeds) -> None:
             for drive in (1.5, 3.0):
                 z = np.tanh(drive * x / np.abs(x).max()).astype(np.float32)
                 false_pos.append(measure_window(z, sr)["clipped_fraction"])
-    _row(rows, "clipped_fraction on clean / sines / limited / tanh", np.array(false_pos) * 100, 0.001, "% abs",
-         "false positives")
+    _row(
+        rows,
+        "clipped_fraction on clean / sines / limited / tanh",
+        np.array(false_pos) * 100,
+        0.001,
+        "% abs",
+        "false positives",
+    )
 
 
 def cutoff_cases(rows: list, seeds, seconds: float = 10.0) -> None:
@@ -132,8 +161,9 @@ def _mp3_cutoff(rows: list, seeds) -> None:
             with tempfile.TemporaryDirectory() as d:
                 w, m, o = (os.path.join(d, f) for f in ("a.wav", "a.mp3", "b.wav"))
                 sf.write(w, (x * 0.9).T, 44100, subtype="PCM_24")
-                log = subprocess.run(["lame", "--cbr", "-b", str(kbps), "--resample", "44.1", w, m],
-                                     capture_output=True, text=True)
+                log = subprocess.run(
+                    ["lame", "--cbr", "-b", str(kbps), "--resample", "44.1", w, m], capture_output=True, text=True
+                )
                 band = re.search(r"transition band:\s*(\d+)\s*Hz\s*-\s*(\d+)\s*Hz", log.stdout + log.stderr)
                 subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", m, "-c:a", "pcm_f32le", o], check=True)
                 y, _ = sf.read(o, dtype="float32")
@@ -144,8 +174,14 @@ def _mp3_cutoff(rows: list, seeds) -> None:
             errs.append(0.0 if lo <= c <= hi else min(abs(c - lo), abs(c - hi)))
             notes.append(f"{kbps}k: {c:.0f} in [{lo:.0f}, {hi:.0f}]")
     if errs:
-        _row(rows, "cutoff_hz, lame MP3 96/128/192 kbps (outside lame's transition band)", errs, 300.0, "Hz",
-             "; ".join(notes[::2]))
+        _row(
+            rows,
+            "cutoff_hz, lame MP3 96/128/192 kbps (outside lame's transition band)",
+            errs,
+            300.0,
+            "Hz",
+            "; ".join(notes[::2]),
+        )
 
 
 def stereo_cases(rows: list, seeds) -> None:
@@ -164,9 +200,20 @@ def stereo_cases(rows: list, seeds) -> None:
             y = delay_right(y, 13)
             inv_ok.append(measure_window(y, sr)["polarity_inverted"] is True)
     _row(rows, "channel_delay_ms, shifts 1-100 samples (error in samples)", errs, 1.0, "samples")
-    _row(rows, "polarity_inverted detected (also with a 13-sample delay)", [0 if ok else 1 for ok in inv_ok], 0.0, "misses")
-    _row(rows, "polarity_inverted false alarms on delayed, not inverted", [0 if ok else 1 for ok in noninv_ok], 0.0,
-         "false alarms")
+    _row(
+        rows,
+        "polarity_inverted detected (also with a 13-sample delay)",
+        [0 if ok else 1 for ok in inv_ok],
+        0.0,
+        "misses",
+    )
+    _row(
+        rows,
+        "polarity_inverted false alarms on delayed, not inverted",
+        [0 if ok else 1 for ok in noninv_ok],
+        0.0,
+        "false alarms",
+    )
 
 
 def loudness_cases(rows: list, seeds) -> None:
@@ -180,8 +227,11 @@ def loudness_cases(rows: list, seeds) -> None:
     for sr in RATES:
         for seed in seeds:
             x = _music(20.0, sr, seed)
-            env = np.interp(np.arange(x.shape[1]), [0, x.shape[1] * 0.3, x.shape[1] * 0.6, x.shape[1]],
-                            10 ** (np.array([-12.0, 0.0, -6.0, 0.0]) / 20))
+            env = np.interp(
+                np.arange(x.shape[1]),
+                [0, x.shape[1] * 0.3, x.shape[1] * 0.6, x.shape[1]],
+                10 ** (np.array([-12.0, 0.0, -6.0, 0.0]) / 20),
+            )
             for y in (x, (x * env).astype(np.float32), hard_clip_fraction(x, 0.02)[0]):
                 m = measure_track(y, sr)
                 f = _ffmpeg(y, sr)
@@ -192,7 +242,7 @@ def loudness_cases(rows: list, seeds) -> None:
                 epy.append(m["integrated_lufs"] - py)
         # noise steps: LRA of ~10 LU by construction
         n = rng.standard_normal((2, 30 * sr)).astype(np.float32) * 0.05
-        n[:, 10 * sr:20 * sr] *= 10 ** (-10 / 20)
+        n[:, 10 * sr : 20 * sr] *= 10 ** (-10 / 20)
         m, f = measure_track(n, sr), _ffmpeg(n, sr)
         ei.append(m["integrated_lufs"] - f["I"])
         elra.append(m["loudness_range_lu"] - f["LRA"])
@@ -216,8 +266,15 @@ def noise_cases(rows: list, seeds) -> None:
                     by_snr.setdefault((colour, snr), []).append(est - snr)
     for (colour, snr), e in sorted(by_snr.items()):
         _row(rows, f"snr_db, {colour} noise at {snr:.0f} dB (bias {np.mean(e):+.1f})", e, None, "dB")
-    rows.append({"measure": "snr_db on the clean mixes (room noise ~45 dB down)", "n": len(clean),
-                 "min": float(min(clean)), "max": float(max(clean)), "note": "lower bound by construction"})
+    rows.append(
+        {
+            "measure": "snr_db on the clean mixes (room noise ~45 dB down)",
+            "n": len(clean),
+            "min": float(min(clean)),
+            "max": float(max(clean)),
+            "note": "lower bound by construction",
+        }
+    )
     false_hum, wrong, found = [], [], {}
     for sr in RATES:
         for seed in seeds:
@@ -232,14 +289,35 @@ def noise_cases(rows: list, seeds) -> None:
     _row(rows, "hum_hz naming the wrong mains frequency (50 vs 60)", [1 if w else 0 for w in wrong], 0.0, "count")
     _row(rows, "hum_hz missed at 10 dB below the music", [0 if f else 1 for f in found[10.0]], 0.0, "count")
     for snr in (15.0, 20.0):
-        rows.append({"measure": f"hum_hz detected at {snr:.0f} dB below the music", "n": len(found[snr]),
-                     "rate": round(float(np.mean(found[snr])), 2), "note": "information"})
+        rows.append(
+            {
+                "measure": f"hum_hz detected at {snr:.0f} dB below the music",
+                "n": len(found[snr]),
+                "rate": round(float(np.mean(found[snr])), 2),
+                "note": "information",
+            }
+        )
 
 
-STREAM_TOLERANCE = {"true_peak_dbtp": 0.05, "integrated_lufs": 0.05, "loudness_range_lu": 0.05, "cutoff_hz": 50.0,
-                    "spectral_deviation_db": 0.5, "snr_db": 0.5, "lr_correlation": 0.001, "channel_delay_ms": 0.01}
-STREAM_EXACT = ("sample_peak_dbfs", "clipped_samples", "longest_clip_run", "dc_offset", "intersample_overs",
-                "polarity_inverted", "hum_hz")
+STREAM_TOLERANCE = {
+    "true_peak_dbtp": 0.05,
+    "integrated_lufs": 0.05,
+    "loudness_range_lu": 0.05,
+    "cutoff_hz": 50.0,
+    "spectral_deviation_db": 0.5,
+    "snr_db": 0.5,
+    "lr_correlation": 0.001,
+    "channel_delay_ms": 0.01,
+}
+STREAM_EXACT = (
+    "sample_peak_dbfs",
+    "clipped_samples",
+    "longest_clip_run",
+    "dc_offset",
+    "intersample_overs",
+    "polarity_inverted",
+    "hum_hz",
+)
 
 
 def streaming_cases(rows: list, seeds) -> None:
@@ -252,7 +330,7 @@ def streaming_cases(rows: list, seeds) -> None:
             x = _music(20.0, sr, seed)
             y, _ = hard_clip_fraction(x, 0.1)
             late = (y * np.float32(10 ** (-3 / 20))).copy()
-            late[:, -2 * sr:] = hard_clip_fraction(x[:, -2 * sr:], 0.1)[0] * np.float32(10 ** (-2.99 / 20))
+            late[:, -2 * sr :] = hard_clip_fraction(x[:, -2 * sr :], 0.1)[0] * np.float32(10 ** (-2.99 / 20))
             for z in (x, y, late, lowpass(x, sr, 12000), delay_right(x, 7), add_hum(x, sr, 50, 12.0)):
                 ref = measure_track(z, sr)
                 n = z.shape[1]
@@ -267,13 +345,19 @@ def streaming_cases(rows: list, seeds) -> None:
                         else:
                             dev[k].append(abs(a - b))
     for k, e in dev.items():
-        _row(rows, f"stream vs one pass: {k}", e, 0.0 if k in STREAM_EXACT else STREAM_TOLERANCE[k], "abs",
-             "exact" if k in STREAM_EXACT else "")
+        _row(
+            rows,
+            f"stream vs one pass: {k}",
+            e,
+            0.0 if k in STREAM_EXACT else STREAM_TOLERANCE[k],
+            "abs",
+            "exact" if k in STREAM_EXACT else "",
+        )
 
 
 def timing(rows: list) -> dict:
     x = music_like(180.0, 44100, seed=1)
-    w = np.ascontiguousarray(x[:, 30 * 44100:40 * 44100])
+    w = np.ascontiguousarray(x[:, 30 * 44100 : 40 * 44100])
     y, _ = hard_clip_fraction(w, 0.1)
 
     def med(f, n):
@@ -287,8 +371,10 @@ def timing(rows: list) -> dict:
     measure_window(w, 44100)
     measure_track(x, 44100)
     xc, _ = hard_clip_fraction(x, 0.1)
-    blocks = {k: [np.ascontiguousarray(v[:, i:i + 65536]) for i in range(0, v.shape[1], 65536)]
-              for k, v in (("clean", x), ("clipped", xc))}
+    blocks = {
+        k: [np.ascontiguousarray(v[:, i : i + 65536]) for i in range(0, v.shape[1], 65536)]
+        for k, v in (("clean", x), ("clipped", xc))
+    }
 
     def stream(bl):
         meter = TrackMeter(44100, 2, x.shape[1])
@@ -296,25 +382,63 @@ def timing(rows: list) -> dict:
             meter.update(b)
         return meter.result()
 
-    t = {"window_10s_ms": med(lambda: measure_window(w, 44100), 40),
-         "window_10s_clipped10pct_ms": med(lambda: measure_window(y, 44100), 20),
-         "track_3min_ms": med(lambda: measure_track(x, 44100), 7),
-         "track_3min_clipped10pct_ms": med(lambda: measure_track(xc, 44100), 5),
-         "stream_3min_ms": med(lambda: stream(blocks["clean"]), 7),
-         "stream_3min_clipped10pct_ms": med(lambda: stream(blocks["clipped"]), 5),
-         "load_average": os.getloadavg()[0]}
-    rows.append({"measure": "timing measure_window 10-s stereo 44.1k (median / min)", "value_ms": t["window_10s_ms"],
-                 "target": 10.0, "pass": t["window_10s_ms"][0] <= 10.0})
-    rows.append({"measure": "timing measure_window, 10 % clipped at 0 dBFS (worst case: near-full 4x oversampling)",
-                 "value_ms": t["window_10s_clipped10pct_ms"], "target": None, "pass": None})
-    rows.append({"measure": "timing measure_track 3-min stereo 44.1k (median / min)", "value_ms": t["track_3min_ms"],
-                 "target": 150.0, "pass": t["track_3min_ms"][0] <= 150.0})
-    rows.append({"measure": "timing TrackMeter, 3 min in 65536-frame blocks + result (median / min)",
-                 "value_ms": t["stream_3min_ms"], "target": None, "pass": None})
-    rows.append({"measure": "timing measure_track 3-min, 10 % clipped at 0 dBFS", "value_ms": t["track_3min_clipped10pct_ms"],
-                 "target": None, "pass": None})
-    rows.append({"measure": "timing TrackMeter 3-min in 65536-frame blocks, 10 % clipped",
-                 "value_ms": t["stream_3min_clipped10pct_ms"], "target": None, "pass": None})
+    t = {
+        "window_10s_ms": med(lambda: measure_window(w, 44100), 40),
+        "window_10s_clipped10pct_ms": med(lambda: measure_window(y, 44100), 20),
+        "track_3min_ms": med(lambda: measure_track(x, 44100), 7),
+        "track_3min_clipped10pct_ms": med(lambda: measure_track(xc, 44100), 5),
+        "stream_3min_ms": med(lambda: stream(blocks["clean"]), 7),
+        "stream_3min_clipped10pct_ms": med(lambda: stream(blocks["clipped"]), 5),
+        "load_average": os.getloadavg()[0],
+    }
+    rows.append(
+        {
+            "measure": "timing measure_window 10-s stereo 44.1k (median / min)",
+            "value_ms": t["window_10s_ms"],
+            "target": 10.0,
+            "pass": t["window_10s_ms"][0] <= 10.0,
+        }
+    )
+    rows.append(
+        {
+            "measure": "timing measure_window, 10 % clipped at 0 dBFS (worst case: near-full 4x oversampling)",
+            "value_ms": t["window_10s_clipped10pct_ms"],
+            "target": None,
+            "pass": None,
+        }
+    )
+    rows.append(
+        {
+            "measure": "timing measure_track 3-min stereo 44.1k (median / min)",
+            "value_ms": t["track_3min_ms"],
+            "target": 150.0,
+            "pass": t["track_3min_ms"][0] <= 150.0,
+        }
+    )
+    rows.append(
+        {
+            "measure": "timing TrackMeter, 3 min in 65536-frame blocks + result (median / min)",
+            "value_ms": t["stream_3min_ms"],
+            "target": None,
+            "pass": None,
+        }
+    )
+    rows.append(
+        {
+            "measure": "timing measure_track 3-min, 10 % clipped at 0 dBFS",
+            "value_ms": t["track_3min_clipped10pct_ms"],
+            "target": None,
+            "pass": None,
+        }
+    )
+    rows.append(
+        {
+            "measure": "timing TrackMeter 3-min in 65536-frame blocks, 10 % clipped",
+            "value_ms": t["stream_3min_clipped10pct_ms"],
+            "target": None,
+            "pass": None,
+        }
+    )
     return t
 
 
@@ -329,8 +453,10 @@ def _print(rows: list) -> None:
         elif "max_err" in r:
             tgt = "-" if r["target"] is None else f"{r['target']:g}"
             ok = "-" if r["pass"] is None else str(r["pass"])
-            print(f"{r['measure']:<78} {r['n']:>4} {r['max_err']:>9.3f} {r['mean_err']:>9.3f} {tgt:>8}  "
-                  f"{r['unit']:<9} {ok}")
+            print(
+                f"{r['measure']:<78} {r['n']:>4} {r['max_err']:>9.3f} {r['mean_err']:>9.3f} {tgt:>8}  "
+                f"{r['unit']:<9} {ok}"
+            )
             if r.get("note"):
                 print(f"    {r['note']}")
         else:

@@ -42,8 +42,13 @@ def main() -> None:
     ev = sub.add_parser("eval", help="detectors on a cached split of held-out packages")
     ev.add_argument("--features", required=True, type=Path, help="a cached split, e.g. ../features_sources_halfB/train")
     ev.add_argument("--models", required=True, nargs="+")
-    ev.add_argument("--corpus", default=None, type=Path, help="the held-out corpus: when --features is missing, "
-                    "its clips are cached there first, at the level the validator sees (no training gain)")
+    ev.add_argument(
+        "--corpus",
+        default=None,
+        type=Path,
+        help="the held-out corpus: when --features is missing, "
+        "its clips are cached there first, at the level the validator sees (no training gain)",
+    )
     ev.add_argument("--out", default=None)
     a = ap.parse_args()
     if a.cmd == "split":
@@ -56,21 +61,29 @@ def main() -> None:
         return
     if not (a.features / "index.csv").exists():
         if a.corpus is None:
-            raise SystemExit(f"package_holdout eval: {a.features} is not a feature cache (no index.csv); "
-                             "pass --corpus to make it")
+            raise SystemExit(
+                f"package_holdout eval: {a.features} is not a feature cache (no index.csv); pass --corpus to make it"
+            )
         if a.features.name != "train":
-            raise SystemExit(f"package_holdout eval: --features must end in /train to be made from --corpus "
-                             f"(the corpus's clips are all in its train split), not {a.features}")
+            raise SystemExit(
+                f"package_holdout eval: --features must end in /train to be made from --corpus "
+                f"(the corpus's clips are all in its train split), not {a.features}"
+            )
         build_feature_cache(a.corpus, a.features.parent, splits=("train",))
     out = {}
     for m in a.models:
         det, meta = load_detector(m)
         out[m] = metrics_on_packages(det, meta, a.features)
         r = out[m]
-        print(f"{m}: {r['clips']} clips of {r['packages']} packages, ROC AUC {r['roc_auc']:.4f}, binary F1 "
-              f"{r['binary_f1']:.4f}, macro-F1 {r['macro_f1']:.4f}, clean false alarms {r['clean_false_alarm_rate']:.1%}")
+        print(
+            f"{m}: {r['clips']} clips of {r['packages']} packages, ROC AUC {r['roc_auc']:.4f}, binary F1 "
+            f"{r['binary_f1']:.4f}, macro-F1 {r['macro_f1']:.4f}, clean false alarms {r['clean_false_alarm_rate']:.1%}"
+        )
         print("  per-class F1 " + ", ".join(f"{k} {v:.3f}" for k, v in r["per_class_f1"].items()))
-        print("  clean false alarms by package " + ", ".join(f"{k} {v:.0%}" for k, v in r["clean_false_alarms_by_package"].items()))
+        print(
+            "  clean false alarms by package "
+            + ", ".join(f"{k} {v:.0%}" for k, v in r["clean_false_alarms_by_package"].items())
+        )
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(out, indent=1))

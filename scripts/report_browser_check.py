@@ -137,9 +137,21 @@ class Browser:
     def _run(self, url: str, *extra: str, window: str = "1400,2000") -> str:
         self.runs += 1
         profile = self.work / f"profile{self.runs}"
-        cmd = [self.exe, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--mute-audio",
-               f"--user-data-dir={profile}", f"--window-size={window}", "--virtual-time-budget=5000",
-               "--enable-logging=stderr", "--v=0", *extra, url]
+        cmd = [
+            self.exe,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--mute-audio",
+            f"--user-data-dir={profile}",
+            f"--window-size={window}",
+            "--virtual-time-budget=5000",
+            "--enable-logging=stderr",
+            "--v=0",
+            *extra,
+            url,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         self.console += [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
         if proc.returncode != 0:
@@ -177,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     exe = find_browser()
     if exe is None:
-        print("Chromium not found (looked for " + ", ".join(BROWSERS) + "); install it, e.g. "
-              "`apt-get install -y chromium`, and run again.", file=sys.stderr)
+        print(
+            "Chromium not found (looked for " + ", ".join(BROWSERS) + "); install it, e.g. "
+            "`apt-get install -y chromium`, and run again.",
+            file=sys.stderr,
+        )
         return 2
 
     from adv.report.excerpts import EXCERPT_SECONDS
@@ -200,9 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     page = page_path.read_text(encoding="utf-8")
     url = page_path.resolve().as_uri()
     for r in results:
-        print(f"  result {display_name(r['path'], root)!r}: "
-              + (f"error {r.get('error_type')}" if "error" in r else
-                 f"{'DAMAGED ' + r['distortion_type'] if r['has_distortion'] else 'ok'}"))
+        print(
+            f"  result {display_name(r['path'], root)!r}: "
+            + (
+                f"error {r.get('error_type')}"
+                if "error" in r
+                else f"{'DAMAGED ' + r['distortion_type'] if r['has_distortion'] else 'ok'}"
+            )
+        )
 
     failures: list[str] = []
 
@@ -215,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     analysed = [i for i, r in enumerate(results) if "error" not in r]
     flagged = [i for i in analysed if results[i].get("has_distortion")]
     names = [display_name(r["path"], root) for r in results]
-    print(f"page {page_path}: {len(page.encode('utf-8')) / 1024:.0f} kB, {n} results "
-          f"({len(analysed)} analysed, {len(flagged)} flagged)")
+    print(
+        f"page {page_path}: {len(page.encode('utf-8')) / 1024:.0f} kB, {n} results "
+        f"({len(analysed)} analysed, {len(flagged)} flagged)"
+    )
 
     print("static page:")
     blob = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
@@ -225,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     expect(outside.count("<script") == 3, f"exactly 3 script elements in the source ({outside.count('<script')})")
     expect("</" not in blob.group(1) if blob else False, "no '</' inside the JSON blob")
     expect(not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page, "no network references")
-    expect(json.loads(blob.group(1))["results"][0]["path"] == results[0]["path"] if blob else False,
-           "the blob parses and holds the results")
+    expect(
+        json.loads(blob.group(1))["results"][0]["path"] == results[0]["path"] if blob else False,
+        "the blob parses and holds the results",
+    )
 
     browser = Browser(exe, work)
     print("rendered page (chromium --dump-dom):")
@@ -238,19 +262,26 @@ def main(argv: list[str] | None = None) -> int:
     expect(dom.check.get("rows") == str(n), f"the counter shows all rows ({dom.check.get('rows')})")
     n_img = dom.counts["img"]
     expect(n_img == len(analysed), f"one figure per analysed file: {n_img} images for {len(analysed)} files")
-    expect(dom.check.get("images-total") == str(n_img) and dom.check.get("images-decoded") == str(n_img)
-           and dom.check.get("images-failed") == "0",
-           f"images decoded: {dom.check.get('images-decoded')} of {dom.check.get('images-total')}, "
-           f"failed {dom.check.get('images-failed')}")
+    expect(
+        dom.check.get("images-total") == str(n_img)
+        and dom.check.get("images-decoded") == str(n_img)
+        and dom.check.get("images-failed") == "0",
+        f"images decoded: {dom.check.get('images-decoded')} of {dom.check.get('images-total')}, "
+        f"failed {dom.check.get('images-failed')}",
+    )
     n_audio = dom.counts["audio"]
     expect(n_audio == min(len(flagged), MAX_EXCERPTS), f"one excerpt per flagged file: {n_audio}")
-    expect(dom.check.get("audio-ok") == str(n_audio) and dom.check.get("audio-failed") == "0",
-           f"audio excerpts loaded: {dom.check.get('audio-ok')} of {n_audio}")
+    expect(
+        dom.check.get("audio-ok") == str(n_audio) and dom.check.get("audio-failed") == "0",
+        f"audio excerpts loaded: {dom.check.get('audio-ok')} of {n_audio}",
+    )
     expect(dom.counts["script"] == 3, f"no script elements added by file names ({dom.counts['script']} in the DOM)")
     expect(not dom.errors.strip(), "no script errors on the page" + (f": {dom.errors.strip()}" if dom.errors else ""))
     hostile = [i for i in range(n) if names[i] == HOSTILE]
-    expect(len(hostile) == 1 and dom.rows.get(hostile[0], "").strip() == HOSTILE,
-           "the hostile file name is shown as plain text")
+    expect(
+        len(hostile) == 1 and dom.rows.get(hostile[0], "").strip() == HOSTILE,
+        "the hostile file name is shown as plain text",
+    )
 
     print("filters and sorting (query parameters):")
     errors = [i for i in range(n) if "error" in results[i]]
@@ -261,10 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     d = browser.dom(url + "?verdict=damaged")
     expect(sorted(d.rows) == flagged, f"verdict=damaged shows the {len(flagged)} flagged files")
     d = browser.dom(url + "?sort=m.true_peak_dbtp&desc=1")
-    peaks = [results[int(i)]["measurements"]["true_peak_dbtp"] for i in (d.check.get("order") or "").split(",")
-             if i and "measurements" in results[int(i)]]
-    expect(len(peaks) == len(analysed) and peaks == sorted(peaks, reverse=True),
-           f"sorting by true peak, descending: {peaks}")
+    peaks = [
+        results[int(i)]["measurements"]["true_peak_dbtp"]
+        for i in (d.check.get("order") or "").split(",")
+        if i and "measurements" in results[int(i)]
+    ]
+    expect(
+        len(peaks) == len(analysed) and peaks == sorted(peaks, reverse=True),
+        f"sorting by true peak, descending: {peaks}",
+    )
     d = browser.dom(url + "?m=cutoff_hz&mmax=8000")
     low = [i for i in analysed if (results[i]["measurements"].get("cutoff_hz") or 1e9) <= 8000]
     expect(sorted(d.rows) == low, f"measurement filter cut-off <= 8000 Hz: rows {sorted(d.rows)}, expected {low}")
@@ -282,11 +318,16 @@ def main(argv: list[str] | None = None) -> int:
     ok, what = _screenshot_ok(shot2)
     expect(ok, f"detail screenshot {shot2}: {what}")
 
-    expect(not browser.console, f"no console messages in {browser.runs} chromium runs"
-           + ("".join("\n        " + line[-300:] for line in browser.console[:5]) if browser.console else ""))
-    print(f"summary: {n} rows, {dom.check.get('images-decoded')}/{n_img} images decoded, "
-          f"{dom.check.get('audio-ok')}/{n_audio} excerpts (<= {EXCERPT_SECONDS:g} s) loaded, "
-          f"{len(browser.console)} console messages, page {len(page.encode('utf-8')) / 1024:.0f} kB")
+    expect(
+        not browser.console,
+        f"no console messages in {browser.runs} chromium runs"
+        + ("".join("\n        " + line[-300:] for line in browser.console[:5]) if browser.console else ""),
+    )
+    print(
+        f"summary: {n} rows, {dom.check.get('images-decoded')}/{n_img} images decoded, "
+        f"{dom.check.get('audio-ok')}/{n_audio} excerpts (<= {EXCERPT_SECONDS:g} s) loaded, "
+        f"{len(browser.console)} console messages, page {len(page.encode('utf-8')) / 1024:.0f} kB"
+    )
     if failures:
         print(f"FAILED: {len(failures)} check(s)")
         return 1

@@ -35,8 +35,13 @@ def _one_wav(path: Path, seconds: float = 30.0, sr: int = 44100) -> Path:
 def _time(src: Path, wav: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(src)}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "adv.cli", "analyze", str(wav)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "adv.cli", "analyze", str(wav)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -50,8 +55,11 @@ def main() -> int:
         tmp = Path(tmp)
         wav = Path(a.file) if a.file else _one_wav(tmp / "one.wav")
         tree = tmp / "baseline"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), a.baseline], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), a.baseline],
+            check=True,
+            capture_output=True,
+        )
         try:
             now, before = [], []
             _time(REPO / "src", wav), _time(tree / "src", wav)  # warm caches (ONNX export, page cache)

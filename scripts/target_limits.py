@@ -56,9 +56,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _head_data(*splits: CachedSplit) -> HeadData:
-    return HeadData(np.zeros((sum(len(s.labels) for s in splits), 0), np.float32),
-                    np.concatenate([np.asarray(s.signal) for s in splits]),
-                    np.concatenate([s.labels for s in splits]), np.concatenate([s.severity for s in splits]))
+    return HeadData(
+        np.zeros((sum(len(s.labels) for s in splits), 0), np.float32),
+        np.concatenate([np.asarray(s.signal) for s in splits]),
+        np.concatenate([s.labels for s in splits]),
+        np.concatenate([s.severity for s in splits]),
+    )
 
 
 def _groups(*splits: CachedSplit) -> np.ndarray:
@@ -68,8 +71,22 @@ def _groups(*splits: CachedSplit) -> np.ndarray:
 def _probe(path: str) -> tuple[str, float]:
     """(codec, kbit/s) of a source file by ffprobe; ("?", -1) when it cannot be read."""
     try:
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=bit_rate:stream=codec_name",
-                              "-of", "json", "-i", tool_input(path)], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "format=bit_rate:stream=codec_name",
+                "-of",
+                "json",
+                "-i",
+                tool_input(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         j = json.loads(out.stdout)
         return str(j["streams"][0]["codec_name"]), float(j["format"].get("bit_rate", 0)) / 1000
     except (OSError, ValueError, KeyError, IndexError, subprocess.TimeoutExpired):
@@ -82,8 +99,9 @@ def by_min_severity(split: CachedSplit, probs: np.ndarray, sev: np.ndarray, meta
     out = {}
     for s in (0.0, 0.25, 0.5, 0.75):
         keep = severity_floor_mask(split.severity, s)
-        out[str(s)] = rounded_summary(split.labels[keep], probs[keep], split.severity[keep], sev[keep], thr,
-                                      meta.get("kind_threshold", thr))
+        out[str(s)] = rounded_summary(
+            split.labels[keep], probs[keep], split.severity[keep], sev[keep], thr, meta.get("kind_threshold", thr)
+        )
     return out
 
 
@@ -97,8 +115,9 @@ def by_source_bitrate(splits: dict[str, tuple[CachedSplit, np.ndarray]], thresho
         probed = dict(zip((t["track_id"] for t in tracks), ex.map(_probe, (t["path"] for t in tracks))))
     out = {}
     for name, (split, probs) in splits.items():
-        bins = np.array([source_bitrate_bin(*probed.get(t, ("?", -1.0)))
-                         for t in split.index["source_track"].astype(str)])
+        bins = np.array(
+            [source_bitrate_bin(*probed.get(t, ("?", -1.0))) for t in split.index["source_track"].astype(str)]
+        )
         out[name] = false_alarms_by_bin(probs[:, 0] < threshold, split.labels[:, 0] == 1, bins)
     return out
 
@@ -108,14 +127,29 @@ def main() -> None:
     ap.add_argument("--corpus", required=True, help="corpus folder (its manifest.csv)")
     ap.add_argument("--features", required=True, help="its feature cache (train/val/test)")
     ap.add_argument("--model", default=str(SHIPPED_MODEL), help="detector file (default: the shipped one)")
-    ap.add_argument("--config", default=str(ROOT / "configs/train.toml"), help="training config: [types] trees, clean weight")
-    ap.add_argument("--extra-features", nargs="*", default=[], help="feature caches of extra training clips from the "
-                    "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips")
-    ap.add_argument("--unseen", default=None, help="a cached split of clips from packages the model never learnt "
-                    "from (e.g. ../features_sources_ungated/train: --extra-train extra_train_sources built without its "
-                    "bit-rate gate, with --unseen-model set to a model that never learnt from those packages)")
-    ap.add_argument("--unseen-model", default=None, help="detector for --unseen (default: --model), e.g. one that "
-                    "never learnt from those packages when --model did")
+    ap.add_argument(
+        "--config", default=str(ROOT / "configs/train.toml"), help="training config: [types] trees, clean weight"
+    )
+    ap.add_argument(
+        "--extra-features",
+        nargs="*",
+        default=[],
+        help="feature caches of extra training clips from the "
+        "same tracks (configs/train.toml extra_train): a second curve with them, to tell tracks from clips",
+    )
+    ap.add_argument(
+        "--unseen",
+        default=None,
+        help="a cached split of clips from packages the model never learnt "
+        "from (e.g. ../features_sources_ungated/train: --extra-train extra_train_sources built without its "
+        "bit-rate gate, with --unseen-model set to a model that never learnt from those packages)",
+    )
+    ap.add_argument(
+        "--unseen-model",
+        default=None,
+        help="detector for --unseen (default: --model), e.g. one that "
+        "never learnt from those packages when --model did",
+    )
     ap.add_argument("--draws", type=int, default=2, help="random track draws per share below 100 %%")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -136,30 +170,46 @@ def main() -> None:
     for k, v in out["severity_from_measured_effect"].items():
         print(f"severity of {k} from the measured effect: {v}", flush=True)
     out["severity_as_measured_effect"] = severity_as_measured_effect(
-        (manifest, train.index["clip_id"], train.signal), (manifest, test.index["clip_id"], test.signal),
-        seed=int(cfg.get("seed", 0)))
+        (manifest, train.index["clip_id"], train.signal),
+        (manifest, test.index["clip_id"], test.signal),
+        seed=int(cfg.get("seed", 0)),
+    )
     for k, v in out["severity_as_measured_effect"].items():
         print(f"severity of {k} defined by its measured effect: {v}", flush=True)
 
-    out["by_source_bitrate"] = by_source_bitrate({"val": (val, preds["val"][0]), "test": (test, preds["test"][0])},
-                                                 meta["threshold"], Path(a.corpus))
+    out["by_source_bitrate"] = by_source_bitrate(
+        {"val": (val, preds["val"][0]), "test": (test, preds["test"][0])}, meta["threshold"], Path(a.corpus)
+    )
     print(f"by source bit rate: {out['by_source_bitrate']}", flush=True)
     if a.unseen:
         udet, umeta = load_detector(a.unseen_model) if a.unseen_model else (det, meta)
-        out["unseen_packages"] = {"model": a.unseen_model or a.model, **metrics_on_packages(udet, umeta, Path(a.unseen))}
+        out["unseen_packages"] = {
+            "model": a.unseen_model or a.model,
+            **metrics_on_packages(udet, umeta, Path(a.unseen)),
+        }
         print(f"unseen packages: {out['unseen_packages']}", flush=True)
 
     curves = {"learning_curve": [train]}
     if a.extra_features:
         curves["learning_curve_with_extra"] = [train, *(CachedSplit(Path(f) / "train") for f in a.extra_features)]
     for name, splits in curves.items():
-        rows = learning_curve(_head_data(*splits), _groups(*splits), _head_data(val), _head_data(test),
-                              cfg.get("types", {}), draws=a.draws, seed=int(cfg.get("seed", 0)),
-                              clean_weight=float(cfg.get("head", {}).get("clean_weight", 1.0)))
+        rows = learning_curve(
+            _head_data(*splits),
+            _groups(*splits),
+            _head_data(val),
+            _head_data(test),
+            cfg.get("types", {}),
+            draws=a.draws,
+            seed=int(cfg.get("seed", 0)),
+            clean_weight=float(cfg.get("head", {}).get("clean_weight", 1.0)),
+        )
         for r in rows:
             print(f"{name}: {r}", flush=True)
-        out[name] = {"rows": rows, **summarise_curve(rows),
-                     "rule": "type trees on the signal features; threshold flags 15 % of the clean validation clips"}
+        out[name] = {
+            "rows": rows,
+            **summarise_curve(rows),
+            "rule": "type trees on the signal features; threshold flags 15 % of the clean validation clips",
+        }
     out["seconds"] = round(time.time() - t0, 1)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))

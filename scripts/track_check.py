@@ -60,14 +60,20 @@ def _loud_master(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _row(t: dict, kind: str, sev: float, params: dict, r: dict, section: tuple[float, float] | None = None) -> dict:
-    return {"track": t["track_id"], "kind": kind, "severity": sev, "variant": params.get("variant", ""),
-            "section": [round(section[0], 2), round(section[1], 2)] if section else None,
-            "has_distortion": r["has_distortion"], "predicted": r["distortion_type"],
-            "damage_score": round(max(t["probability"] - t["threshold"] for t in r["types"].values()), 4),
-            "windows_flagged": [s["has_distortion"] for s in r["segments"]],
-            "windows": [[s["start"], s["end"], round(1.0 - s["probabilities"]["clean"], 4)] for s in r["segments"]],
-            "window_probs": [[s["probabilities"][c] for c in CLASSES] for s in r["segments"]],
-            "window_silent": [bool(s.get("silent", False)) for s in r["segments"]]}
+    return {
+        "track": t["track_id"],
+        "kind": kind,
+        "severity": sev,
+        "variant": params.get("variant", ""),
+        "section": [round(section[0], 2), round(section[1], 2)] if section else None,
+        "has_distortion": r["has_distortion"],
+        "predicted": r["distortion_type"],
+        "damage_score": round(max(t["probability"] - t["threshold"] for t in r["types"].values()), 4),
+        "windows_flagged": [s["has_distortion"] for s in r["segments"]],
+        "windows": [[s["start"], s["end"], round(1.0 - s["probabilities"]["clean"], 4)] for s in r["segments"]],
+        "window_probs": [[s["probabilities"][c] for c in CLASSES] for s in r["segments"]],
+        "window_silent": [bool(s.get("silent", False)) for s in r["segments"]],
+    }
 
 
 def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
@@ -80,12 +86,15 @@ def partial_summary(part: pd.DataFrame, fraction: float) -> dict:
                 inside.append(flagged)
             elif e <= a or s >= b:
                 outside.append(flagged)
-    return {"partial_fraction": fraction,
-            "partial_tracks_flagged_pct": round(100 * float(part.has_distortion.mean()), 1),
-            "partial_flagged_pct_by_kind": {k: round(100 * float(g.has_distortion.mean()), 1)
-                                            for k, g in part.groupby("kind")},
-            "partial_windows_inside_flagged_pct": round(100 * float(np.mean(inside)), 1) if inside else None,
-            "partial_windows_outside_flagged_pct": round(100 * float(np.mean(outside)), 1) if outside else None}
+    return {
+        "partial_fraction": fraction,
+        "partial_tracks_flagged_pct": round(100 * float(part.has_distortion.mean()), 1),
+        "partial_flagged_pct_by_kind": {
+            k: round(100 * float(g.has_distortion.mean()), 1) for k, g in part.groupby("kind")
+        },
+        "partial_windows_inside_flagged_pct": round(100 * float(np.mean(inside)), 1) if inside else None,
+        "partial_windows_outside_flagged_pct": round(100 * float(np.mean(outside)), 1) if outside else None,
+    }
 
 
 def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
@@ -98,7 +107,9 @@ def threshold_free(damaged: pd.Series, score: np.ndarray) -> dict:
     out = {"track_roc_auc": round(float(roc_auc_score(y, score)), 4)}
     for fa in (0.05, 0.10, 0.20):
         t = np.quantile(score[~y], 1.0 - fa)
-        out[f"damaged_tracks_caught_pct_at_{int(fa * 100)}pct_clean_flagged"] = round(100 * float((score[y] > t).mean()), 1)
+        out[f"damaged_tracks_caught_pct_at_{int(fa * 100)}pct_clean_flagged"] = round(
+            100 * float((score[y] > t).mean()), 1
+        )
     return out
 
 
@@ -109,16 +120,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=180.0, help="analyse at most this much of each track")
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--partial", type=float, default=0.0, help="also damage only a section of this fraction of each track")
-    ap.add_argument("--loud-masters", action="store_true",
-                    help="limit every track like a loud master first (adv.data.mastering, 3-12 dB below its peak, "
-                         "peak at -1..-0.1 dBFS; separate random stream, so the damage draws do not change)")
+    ap.add_argument(
+        "--partial", type=float, default=0.0, help="also damage only a section of this fraction of each track"
+    )
+    ap.add_argument(
+        "--loud-masters",
+        action="store_true",
+        help="limit every track like a loud master first (adv.data.mastering, 3-12 dB below its peak, "
+        "peak at -1..-0.1 dBFS; separate random stream, so the damage draws do not change)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     ids = set(pd.read_csv(corpus / "manifest.csv").query("split == @args.split")["source_track"])
-    tracks = [t for t in map(json.loads, (corpus / "tracks.jsonl").read_text().splitlines())
-              if t["track_id"] in ids and Path(t["path"]).exists()]
+    tracks = [
+        t
+        for t in map(json.loads, (corpus / "tracks.jsonl").read_text().splitlines())
+        if t["track_id"] in ids and Path(t["path"]).exists()
+    ]
     if not tracks:
         print(f"no source files of split {args.split!r} found (tracks.jsonl paths)", file=sys.stderr)
         return 2
@@ -133,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             x = np.repeat(x, 2, axis=0)
         if args.loud_masters:
             x = _loud_master(x, sr, np.random.default_rng([args.seed, i, 1]))
-        cases = [("clean", 0.0)] + [(str(k), float(rng.uniform(0.05, 1.0))) for k in rng.choice(KINDS, 2, replace=False)]
+        cases = [("clean", 0.0)] + [
+            (str(k), float(rng.uniform(0.05, 1.0))) for k in rng.choice(KINDS, 2, replace=False)
+        ]
         for kind, sev in cases:
             y, params = (x, {}) if kind == "clean" else _damage(kind, x, sr, sev, rng)
             rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=sr)))
@@ -142,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             kind, sev = str(prng.choice(KINDS)), float(prng.uniform(0.05, 1.0))
             n = int(args.partial * x.shape[1])
             a = int(prng.integers(0, x.shape[1] - n + 1))
-            section, params = _damage(kind, x[:, a:a + n], sr, sev, prng)
+            section, params = _damage(kind, x[:, a : a + n], sr, sev, prng)
             y = x.copy()
-            y[:, a:a + n] = section
+            y[:, a : a + n] = section
             rows.append(_row(t, kind, sev, params, v.analyze(y, sample_rate=sr), section=(a / sr, (a + n) / sr)))
         print(f"\r{i}/{len(tracks)} tracks, {time.time() - t0:.0f} s", end="", flush=True)
     print()
@@ -154,12 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     clean = df[df.kind == "clean"]
     damaged = df[df.kind != "clean"]
     summary = {
-        "split": args.split, "tracks": len(tracks), "seconds_max": args.seconds, "loud_masters": args.loud_masters,
+        "split": args.split,
+        "tracks": len(tracks),
+        "seconds_max": args.seconds,
+        "loud_masters": args.loud_masters,
         "clean_windows_flagged_pct": round(100 * float(np.mean(np.concatenate(clean.windows_flagged.tolist()))), 1),
         "clean_tracks_flagged_pct": round(100 * float(clean.has_distortion.mean()), 1),
         "damaged_tracks_flagged_pct": round(100 * float(damaged.has_distortion.mean()), 1),
-        "damaged_flagged_pct_by_kind": {k: round(100 * float(g.has_distortion.mean()), 1)
-                                        for k, g in damaged.groupby("kind")},
+        "damaged_flagged_pct_by_kind": {
+            k: round(100 * float(g.has_distortion.mean()), 1) for k, g in damaged.groupby("kind")
+        },
         "damaged_typed_correctly_pct": round(100 * float((damaged.predicted == damaged.kind).mean()), 1),
         **threshold_free(df.kind != "clean", df.damage_score.to_numpy()),
         **(partial_summary(part, args.partial) if len(part) else {}),

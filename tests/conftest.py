@@ -16,8 +16,14 @@ def small_corpus(tmp_path_factory):
 
 
 #: modules whose tests take long (model exports, training, real servers); `pytest -m "not slow"` skips them
-SLOW_MODULES = {"test_training", "test_shipped_model", "test_onnx", "test_corpus", "test_feature_cache_levels",
-                "test_robustness"}
+SLOW_MODULES = {
+    "test_training",
+    "test_shipped_model",
+    "test_onnx",
+    "test_corpus",
+    "test_feature_cache_levels",
+    "test_robustness",
+}
 
 
 def pytest_collection_modifyitems(config, items):

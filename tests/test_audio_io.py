@@ -7,7 +7,12 @@ import soundfile as sf
 
 from adv.audio_io import load_audio, resample, sniff_format, validate_samples
 from adv.errors import (
-    AudioError, CorruptAudioError, EmptyAudioError, FileMissingError, InvalidSamplesError, NotAudioError,
+    AudioError,
+    CorruptAudioError,
+    EmptyAudioError,
+    FileMissingError,
+    InvalidSamplesError,
+    NotAudioError,
 )
 
 SR = 44100
@@ -21,10 +26,17 @@ def stereo():
     return np.stack([left, right]).astype(np.float32)
 
 
-@pytest.mark.parametrize("ext,fmt,subtype", [
-    ("wav", "WAV", "FLOAT"), ("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_24"),
-    ("ogg", "OGG", "VORBIS"), ("opus", "OGG", "OPUS"), ("mp3", "MP3", "MPEG_LAYER_III"),
-])
+@pytest.mark.parametrize(
+    "ext,fmt,subtype",
+    [
+        ("wav", "WAV", "FLOAT"),
+        ("wav", "WAV", "PCM_16"),
+        ("flac", "FLAC", "PCM_24"),
+        ("ogg", "OGG", "VORBIS"),
+        ("opus", "OGG", "OPUS"),
+        ("mp3", "MP3", "MPEG_LAYER_III"),
+    ],
+)
 def test_decodes_each_format_to_float32_stereo(tmp_path, stereo, ext, fmt, subtype):
     path = tmp_path / f"x.{ext}"
     sr = 48000 if subtype == "OPUS" else SR

@@ -80,8 +80,11 @@ def test_table_on_a_terminal_fits_and_colours():
 
 def _documented_keys() -> set[str]:
     return set(re.findall(r"^\| `([a-z_.]+)`", DOC.read_text(encoding="utf-8"), flags=re.M)) | set(
-        k for cell in re.findall(r"^\| `([a-z_]+)`, `([a-z_]+)`(?:, `([a-z_]+)`)?", DOC.read_text(), flags=re.M)
-        for k in cell if k)
+        k
+        for cell in re.findall(r"^\| `([a-z_]+)`, `([a-z_]+)`(?:, `([a-z_]+)`)?", DOC.read_text(), flags=re.M)
+        for k in cell
+        if k
+    )
 
 
 def test_every_key_of_a_result_is_documented(files, capsys):

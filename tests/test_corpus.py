@@ -13,8 +13,14 @@ from adv.config import load_toml
 
 
 def _tracks(n, packages=3, windows=20):
-    return [{"track_id": f"p{i % packages}:t{i}", "package": f"p{i % packages}",
-             "valid_offsets": [2.5 * j for j in range(windows)]} for i in range(n)]
+    return [
+        {
+            "track_id": f"p{i % packages}:t{i}",
+            "package": f"p{i % packages}",
+            "valid_offsets": [2.5 * j for j in range(windows)],
+        }
+        for i in range(n)
+    ]
 
 
 def test_splits_are_grouped_by_track_and_proportional():
@@ -40,13 +46,20 @@ def test_plan_is_deterministic_balanced_and_leak_free():
     tracks = _tracks(60)
     a = plan_corpus(tracks, cfg, 1200, seed=7)
     b = plan_corpus(tracks, cfg, 1200, seed=7)
-    assert [(c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in a] == \
-           [(c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in b]
+    assert [(c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in a] == [
+        (c.track_id, c.offset_s, c.kinds, c.severities, c.seed) for c in b
+    ]
     c = plan_corpus(tracks, cfg, 1200, seed=8)
     assert [x.kinds for x in a] != [x.kinds for x in c]
     check_no_leakage([{"source_track": x.track_id, "split": x.split} for x in a])
-    df = pd.DataFrame({"split": [x.split for x in a], "label": ["+".join(x.kinds) or "clean" for x in a],
-                       "n": [len(x.kinds) for x in a], "bin": [x.severity_bin for x in a]})
+    df = pd.DataFrame(
+        {
+            "split": [x.split for x in a],
+            "label": ["+".join(x.kinds) or "clean" for x in a],
+            "n": [len(x.kinds) for x in a],
+            "bin": [x.severity_bin for x in a],
+        }
+    )
     singles = df[df.n <= 1]
     # classes balanced within every split (stratified), severities spread over all strata
     for split, part in singles.groupby("split"):
@@ -68,7 +81,9 @@ def test_another_plan_seed_draws_new_clips_in_the_same_splits():
     split_a = {c.track_id: (c.split, c.fold) for c in a}
     assert all(split_a[c.track_id] == (c.split, c.fold) for c in x)
     assert not {c.clip_id for c in a} & {c.clip_id for c in x} and x[0].clip_id.startswith("x1_")
-    assert [(c.track_id, c.offset_s, c.kinds, c.seed) for c in a] != [(c.track_id, c.offset_s, c.kinds, c.seed) for c in x]
+    assert [(c.track_id, c.offset_s, c.kinds, c.seed) for c in a] != [
+        (c.track_id, c.offset_s, c.kinds, c.seed) for c in x
+    ]
 
 
 def test_small_build_writes_a_consistent_corpus(small_corpus):
@@ -129,7 +144,11 @@ def test_storage_draws_are_seeded_and_validated():
     rates = [r for r, _ in draws]
     assert 0.65 < rates.count(44100) / 400 < 0.85 and set(rates) == {44100, 96000}
     assert Storage.from_config(None, 32000).draw(7) == (32000, "flac24")
-    for bad in ({"rates": {"44100": 1}, "formats": {"mp3": 1}}, {"rates": {"fast": 1}, "formats": {"flac16": 1}},
-                {"rates": {"1000": 1}, "formats": {"flac16": 1}}, {"rates": {}, "formats": {"flac16": 1}}):
+    for bad in (
+        {"rates": {"44100": 1}, "formats": {"mp3": 1}},
+        {"rates": {"fast": 1}, "formats": {"flac16": 1}},
+        {"rates": {"1000": 1}, "formats": {"flac16": 1}},
+        {"rates": {}, "formats": {"flac16": 1}},
+    ):
         with pytest.raises(ConfigError):
             Storage.from_config(bad, 32000)

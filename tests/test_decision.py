@@ -52,7 +52,7 @@ def test_a_run_of_clear_windows_flags_a_track_whose_mean_is_clean():
     d = Decision((0.5,) * 5)
     probs = np.full((12, 6), 0.02)
     probs[:, 0] = 0.9
-    probs[4:4 + RUN_WINDOWS, 3] = strong(0.5) + 0.01  # noise, clearly, in three windows
+    probs[4 : 4 + RUN_WINDOWS, 3] = strong(0.5) + 0.01  # noise, clearly, in three windows
     r = summarise(probs, np.zeros((12, 5)), [5.0 * i for i in range(12)], 10.0, 65.0, d)
     assert r["has_distortion"] and r["distortion_type"] == "noise"
     assert r["section"] == {"start": 20.0, "end": 40.0, "kind": "noise"}

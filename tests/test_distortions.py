@@ -91,8 +91,9 @@ def test_registry():
 @pytest.mark.parametrize("kind,variant", ALL_CASES)
 def test_contract(kind, variant, music, noise_bank):
     before = music.copy()
-    y1, p1 = dist.apply_distortion(kind, music, SR, 0.6, np.random.default_rng(42), variant=variant,
-                                   **_kwargs(kind, noise_bank))
+    y1, p1 = dist.apply_distortion(
+        kind, music, SR, 0.6, np.random.default_rng(42), variant=variant, **_kwargs(kind, noise_bank)
+    )
     np.testing.assert_array_equal(music, before)  # not modified in place
     assert y1.dtype == np.float32
     assert y1.shape == music.shape  # stereo in -> stereo out for every kind
@@ -101,13 +102,18 @@ def test_contract(kind, variant, music, noise_bank):
     json.dumps(p1)
     assert p1["kind"] == kind and p1["variant"] == variant and p1["severity"] == 0.6
 
-    y2, p2 = dist.apply_distortion(kind, music, SR, 0.6, np.random.default_rng(42), variant=variant,
-                                   **_kwargs(kind, noise_bank))
+    y2, p2 = dist.apply_distortion(
+        kind, music, SR, 0.6, np.random.default_rng(42), variant=variant, **_kwargs(kind, noise_bank)
+    )
     np.testing.assert_array_equal(y1, y2)
     assert json.dumps(p1, sort_keys=True) == json.dumps(p2, sort_keys=True)
 
-    others = [dist.apply_distortion(kind, music, SR, 0.6, np.random.default_rng(s), variant=variant,
-                                    **_kwargs(kind, noise_bank)) for s in (1, 2)]
+    others = [
+        dist.apply_distortion(
+            kind, music, SR, 0.6, np.random.default_rng(s), variant=variant, **_kwargs(kind, noise_bank)
+        )
+        for s in (1, 2)
+    ]
     for y, p in others:
         assert y.shape == music.shape and np.isfinite(y).all()
         json.dumps(p)
@@ -430,10 +436,10 @@ def test_phaser_changes_one_channel_with_moving_notches(music):
     assert p0["mix"] == pytest.approx(phase.PHASER_MIX[0])
     # the sweep moves: the spectrum of the damaged channel relative to the dry one differs between
     # two halves of the clip, where a static all-pass would give the same (flat) ratio
-    f, a1 = signal.welch(y[ch, :SR * 3 // 2], fs=SR, nperseg=2048)
-    _, a2 = signal.welch(y[ch, -SR * 3 // 2:], fs=SR, nperseg=2048)
-    _, d1 = signal.welch(music[ch, :SR * 3 // 2], fs=SR, nperseg=2048)
-    _, d2 = signal.welch(music[ch, -SR * 3 // 2:], fs=SR, nperseg=2048)
+    f, a1 = signal.welch(y[ch, : SR * 3 // 2], fs=SR, nperseg=2048)
+    _, a2 = signal.welch(y[ch, -SR * 3 // 2 :], fs=SR, nperseg=2048)
+    _, d1 = signal.welch(music[ch, : SR * 3 // 2], fs=SR, nperseg=2048)
+    _, d2 = signal.welch(music[ch, -SR * 3 // 2 :], fs=SR, nperseg=2048)
     band = (f > 200) & (f < 6000)
     r1, r2 = 10 * np.log10(a1[band] / d1[band]), 10 * np.log10(a2[band] / d2[band])
     assert r1.min() < -6 and np.abs(r1 - r2).max() > 3
@@ -466,8 +472,9 @@ def test_phase_full_polarity_and_extra_channels(music):
 
 def test_combination_returns_all_params(music, noise_bank):
     before = music.copy()
-    y, params = dist.apply_combination([("eq", 0.5), ("noise", 0.5)], music, SR, np.random.default_rng(0),
-                                       noise_bank=noise_bank)
+    y, params = dist.apply_combination(
+        [("eq", 0.5), ("noise", 0.5)], music, SR, np.random.default_rng(0), noise_bank=noise_bank
+    )
     np.testing.assert_array_equal(music, before)
     assert [p["kind"] for p in params] == ["eq", "noise"]
     assert y.shape == music.shape and y.dtype == np.float32 and np.isfinite(y).all()
@@ -497,8 +504,9 @@ def test_mp3_lame_native_rate_and_cheap_resampler(music):
 
     outs = {}
     for method in ("soxr_hq", "linear"):
-        y, p = mp3.apply(music, SR, 0.8, np.random.default_rng(0), variant="lame_cbr", native_rate=True,
-                         resampler=method)
+        y, p = mp3.apply(
+            music, SR, 0.8, np.random.default_rng(0), variant="lame_cbr", native_rate=True, resampler=method
+        )
         assert y.shape == music.shape and p["native_rate"] and p["resampler"] == method
         assert p["lame_output_rate"] < 44100 and p["lame_quality"] in mp3.LAME_QUALITIES
         assert mp3.estimate_lag(music, y, max_lag=4000)[0] == 0  # the MPEG-2 delay was found and removed

@@ -24,8 +24,11 @@ def test_shipped_extra_sources_are_disjoint_from_the_main_ones_and_not_reserved(
 def test_extra_sources_config_keeps_the_reserved_lists(tmp_path):
     f = tmp_path / "extra.toml"
     f.write_text('[[package]]\nname = "new-music"\nlicence = "GPL-2+"\nmusic = ["*.ogg"]\n')
-    main = {"reserved": ["secret-data"], "reserved_files": ["hiss.flac"],
-            "package": [{"name": "old-music", "licence": "GPL", "music": ["*.ogg"]}]}
+    main = {
+        "reserved": ["secret-data"],
+        "reserved_files": ["hiss.flac"],
+        "package": [{"name": "old-music", "licence": "GPL", "music": ["*.ogg"]}],
+    }
     cfg = _extra_sources_config(str(f), main, "data.toml")
     assert cfg["reserved"] == ["secret-data"] and cfg["reserved_files"] == ["hiss.flac"]
     assert [p["name"] for p in cfg["package"]] == ["new-music"]

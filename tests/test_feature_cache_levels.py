@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 
 from adv.features.window_features import window_features
-from adv.features.feature_cache import (CacheMismatchError, CachedSplit, build_feature_cache, clip_gain_db,
-                                        leveled_clip, load_clip)
+from adv.features.feature_cache import (
+    CacheMismatchError,
+    CachedSplit,
+    build_feature_cache,
+    clip_gain_db,
+    leveled_clip,
+    load_clip,
+)
 from adv.features.signal_features import compute_signal_features
 from adv.levels import PEAK_RANGE_DBFS, apply_gain_db, match_training_level, peak
 
@@ -23,7 +29,7 @@ def test_clip_gain_is_reproducible_per_clip_and_inside_its_range():
     a = [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 1234) for i in range(400)]
     assert a == [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 1234) for i in range(400)]
     assert min(a) >= -12.0 and max(a) <= 12.0
-    assert np.std(a) > 5.0                       # spread over the range, not one value
+    assert np.std(a) > 5.0  # spread over the range, not one value
     assert a != [clip_gain_db(f"c{i:04d}", (-12.0, 12.0), 99) for i in range(400)]
     assert clip_gain_db("c0001", (0.0, 0.0), 1234) == 0.0
 
@@ -31,14 +37,14 @@ def test_clip_gain_is_reproducible_per_clip_and_inside_its_range():
 def test_leveled_clip_lands_in_the_training_range():
     rng = np.random.default_rng(0)
     x = (0.3 * rng.standard_normal((2, SR))).astype(np.float32)
-    x /= peak(x)                                             # full scale
+    x /= peak(x)  # full scale
     y, g = leveled_clip(x)
     assert _peak_db(y) == pytest.approx(PEAK_RANGE_DBFS[1], abs=1e-3) and g < 0
-    y, g = leveled_clip(x, gain_db=-30.0)                    # far below the range
+    y, g = leveled_clip(x, gain_db=-30.0)  # far below the range
     assert _peak_db(y) == pytest.approx(PEAK_RANGE_DBFS[0], abs=1e-3) and g > 0
-    y, g = leveled_clip(x, gain_db=-6.0)                     # inside: only the gain
+    y, g = leveled_clip(x, gain_db=-6.0)  # inside: only the gain
     assert _peak_db(y) == pytest.approx(-6.0, abs=1e-3) and g == 0.0
-    assert peak(x) == pytest.approx(1.0)                     # input untouched
+    assert peak(x) == pytest.approx(1.0)  # input untouched
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +82,13 @@ def test_cached_features_are_those_the_validator_computes(level_cache):
 def test_a_cache_made_with_other_level_settings_is_refused(level_cache):
     from adv.errors import AdvError
 
-    assert issubclass(CacheMismatchError, AdvError)    # the CLI prints it as one line, exit 2
+    assert issubclass(CacheMismatchError, AdvError)  # the CLI prints it as one line, exit 2
     corpus, out = level_cache
     with pytest.raises(CacheMismatchError, match=str(out / "train")):
         build_feature_cache(corpus, out, splits=("train",), train_gain_db=(-6.0, 6.0), seed=7)
     with pytest.raises(CacheMismatchError, match="level settings"):
-        build_feature_cache(corpus, out, splits=("train",), seed=7)       # no gain at all
-    build_feature_cache(corpus, out, splits=("test",), seed=123)          # test clips: no gain, seed irrelevant
+        build_feature_cache(corpus, out, splits=("train",), seed=7)  # no gain at all
+    build_feature_cache(corpus, out, splits=("test",), seed=123)  # test clips: no gain, seed irrelevant
 
 
 def test_cached_features_equal_those_analyze_computes_on_the_clip_file(level_cache):
@@ -100,8 +106,10 @@ def test_cached_features_equal_those_analyze_computes_on_the_clip_file(level_cac
     assert len({rate for rate, _ in picked}) >= 2 and len({fmt for _, fmt in picked}) >= 2, picked
     for i in picked.values():
         row = m.loc[cs.index.iloc[i].clip_id]
-        (start, mono, sig), = v.features(corpus / row.path)
+        ((start, mono, sig),) = v.features(corpus / row.path)
         assert start == 0.0
         np.testing.assert_allclose(cs.signal[i], sig, rtol=1e-4, atol=2e-3)
         mel = v.model.backbone.extract_logmel(torch.from_numpy(mono[None])).squeeze(1).numpy()[0]
-        np.testing.assert_allclose(cs.logmel[i].astype(np.float32), mel[:cs.logmel.shape[1]], rtol=1e-3, atol=1e-2)  # float16
+        np.testing.assert_allclose(
+            cs.logmel[i].astype(np.float32), mel[: cs.logmel.shape[1]], rtol=1e-3, atol=1e-2
+        )  # float16

@@ -41,15 +41,20 @@ def _encoded(fmt: str, subtype: str) -> bytes:
 
 
 def base_files(tmp) -> dict[str, bytes]:
-    out = {"wav16.wav": _encoded("WAV", "PCM_16"), "float.wav": _encoded("WAV", "FLOAT"),
-           "f.flac": _encoded("FLAC", "PCM_16"), "v.ogg": _encoded("OGG", "VORBIS"),
-           "m.mp3": _encoded("MP3", "MPEG_LAYER_III")}
+    out = {
+        "wav16.wav": _encoded("WAV", "PCM_16"),
+        "float.wav": _encoded("WAV", "FLOAT"),
+        "f.flac": _encoded("FLAC", "PCM_16"),
+        "v.ogg": _encoded("OGG", "VORBIS"),
+        "m.mp3": _encoded("MP3", "MPEG_LAYER_III"),
+    }
     if HAVE_FFMPEG:
         wav = tmp / "src.wav"
         wav.write_bytes(out["wav16.wav"])
         m4a = tmp / "src.m4a"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "96k", str(m4a)],
-                       check=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "96k", str(m4a)], check=True
+        )
         out["a.m4a"] = m4a.read_bytes()
     return out
 
@@ -59,14 +64,14 @@ def _wav_with(data: bytes, **fields) -> bytes:
     b = bytearray(data)
     fmt = b.index(b"fmt ") + 8
     if "channels" in fields:
-        b[fmt + 2:fmt + 4] = struct.pack("<H", fields["channels"])
+        b[fmt + 2 : fmt + 4] = struct.pack("<H", fields["channels"])
     if "rate" in fields:
-        b[fmt + 4:fmt + 8] = struct.pack("<I", fields["rate"])
+        b[fmt + 4 : fmt + 8] = struct.pack("<I", fields["rate"])
     if "bits" in fields:
-        b[fmt + 14:fmt + 16] = struct.pack("<H", fields["bits"])
+        b[fmt + 14 : fmt + 16] = struct.pack("<H", fields["bits"])
     if "data_size" in fields:
         d = b.index(b"data")
-        b[d + 4:d + 8] = struct.pack("<I", fields["data_size"])
+        b[d + 4 : d + 8] = struct.pack("<I", fields["data_size"])
     if "riff_size" in fields:
         b[4:8] = struct.pack("<I", fields["riff_size"])
     return bytes(b)
@@ -103,23 +108,34 @@ def fuzz_cases(tmp) -> dict[str, bytes]:
         b[lo:] = rng.bytes(len(b) - lo)
         cases[f"{stem}-noise-body.{ext}"] = bytes(b)
     wav = _encoded("WAV", "PCM_16")
-    cases.update({
-        "zero-channels.wav": _wav_with(wav, channels=0),
-        "zero-rate.wav": _wav_with(wav, rate=0),
-        "absurd-rate.wav": _wav_with(wav, rate=4_000_000_000),
-        "zero-bits.wav": _wav_with(wav, bits=0),
-        "huge-data-chunk.wav": _wav_with(wav, data_size=0x7FFFFFFF),
-        "huge-riff.wav": _wav_with(wav, riff_size=0xFFFFFFF0),
-        "no-data-chunk.wav": wav[:wav.index(b"data")],
-    })
+    cases.update(
+        {
+            "zero-channels.wav": _wav_with(wav, channels=0),
+            "zero-rate.wav": _wav_with(wav, rate=0),
+            "absurd-rate.wav": _wav_with(wav, rate=4_000_000_000),
+            "zero-bits.wav": _wav_with(wav, bits=0),
+            "huge-data-chunk.wav": _wav_with(wav, data_size=0x7FFFFFFF),
+            "huge-riff.wav": _wav_with(wav, riff_size=0xFFFFFFF0),
+            "no-data-chunk.wav": wav[: wav.index(b"data")],
+        }
+    )
     flac = _encoded("FLAC", "PCM_16")
-    cases.update({
-        "flac-declares-years.flac": _flac_with(flac, total_samples=(1 << 36) - 1),
-        "flac-declares-nothing.flac": _flac_with(flac, total_samples=0),
-        "flac-zero-rate.flac": _flac_with(flac, rate=0),
-    })
-    for magic, ext in ((b"ID3", "mp3"), (b"RIFF", "wav"), (b"fLaC", "flac"), (b"OggS", "ogg"),
-                       (b"\xff\xfb", "mp3"), (b"\x00\x00\x00\x18ftypM4A ", "m4a"), (b"\x1aE\xdf\xa3", "webm")):
+    cases.update(
+        {
+            "flac-declares-years.flac": _flac_with(flac, total_samples=(1 << 36) - 1),
+            "flac-declares-nothing.flac": _flac_with(flac, total_samples=0),
+            "flac-zero-rate.flac": _flac_with(flac, rate=0),
+        }
+    )
+    for magic, ext in (
+        (b"ID3", "mp3"),
+        (b"RIFF", "wav"),
+        (b"fLaC", "flac"),
+        (b"OggS", "ogg"),
+        (b"\xff\xfb", "mp3"),
+        (b"\x00\x00\x00\x18ftypM4A ", "m4a"),
+        (b"\x1aE\xdf\xa3", "webm"),
+    ):
         for k in range(2):
             cases[f"magic-{magic[:4].hex()}-{k}.{ext}"] = magic + rng.bytes(int(rng.integers(10, 6000)))
     return cases
@@ -191,9 +207,12 @@ def test_service_answers_every_broken_upload_with_4xx(validator, fuzz_dir):
             if r.status_code != 200:
                 assert r.json()["filename"] == path.name and path.name in r.json()["detail"]
         for i in range(0, len(files), 20):
-            part = files[i:i + 20]
-            r = c.post("/analyze/batch", files=[("files", (p.name, p.read_bytes())) for p in part],
-                       params={"segments": "false"})
+            part = files[i : i + 20]
+            r = c.post(
+                "/analyze/batch",
+                files=[("files", (p.name, p.read_bytes())) for p in part],
+                params={"segments": "false"},
+            )
             assert r.status_code == 200, r.text
             for entry in r.json()["results"]:
                 assert entry.get("error") != "InternalError", entry

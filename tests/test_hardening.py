@@ -128,8 +128,9 @@ def test_a_long_stream_is_analysed_in_bounded_memory(tmp_path):
 def test_option_like_names_reach_ffmpeg_as_files(tmp_path, monkeypatch, name):
     wav = tmp_path / "x.wav"
     sf.write(wav, _music(2.0), SR)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", "-f", "mp4", str(tmp_path / "x.m4a")],
-                   check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", "-f", "mp4", str(tmp_path / "x.m4a")], check=True
+    )
     (tmp_path / "x.m4a").rename(tmp_path / name)
     monkeypatch.chdir(tmp_path)
     assert main(["analyze", "--json", "--", name]) == EXIT_OK
@@ -245,10 +246,18 @@ def test_unreadable_file_is_a_typed_error(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------ service settings
-@pytest.mark.parametrize("var,value", [("ADV_MAX_UPLOAD_MB", "inf"), ("ADV_MAX_UPLOAD_MB", "-3"),
-                                       ("ADV_MAX_CONCURRENT", "lots"), ("ADV_MAX_CONCURRENT", "0"),
-                                       ("ADV_MAX_BATCH_FILES", "2.5"), ("ADV_HEADER_TIMEOUT_S", "nan"),
-                                       ("ADV_MAX_AUDIO_SECONDS", "forever")])
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("ADV_MAX_UPLOAD_MB", "inf"),
+        ("ADV_MAX_UPLOAD_MB", "-3"),
+        ("ADV_MAX_CONCURRENT", "lots"),
+        ("ADV_MAX_CONCURRENT", "0"),
+        ("ADV_MAX_BATCH_FILES", "2.5"),
+        ("ADV_HEADER_TIMEOUT_S", "nan"),
+        ("ADV_MAX_AUDIO_SECONDS", "forever"),
+    ],
+)
 def test_bad_settings_stop_start_up_with_one_line(monkeypatch, capsys, var, value):
     import uvicorn
 
@@ -289,9 +298,22 @@ def test_docs_work_without_internet(client):
 # ------------------------------------------------------------------------ slow clients (a real server)
 class _Stub:
     def analyze(self, path):
-        return {"has_distortion": False, "distortion_type": "clean", "severity": 0.0, "confidence": 1.0,
-                "types": {}, "detected_types": [], "duration": 1.0, "sample_rate": SR, "channels": 2,
-                "format": "wav", "notes": [], "model_version": "stub", "analysis_ms": 0.0, "decode_ms": 0.0}
+        return {
+            "has_distortion": False,
+            "distortion_type": "clean",
+            "severity": 0.0,
+            "confidence": 1.0,
+            "types": {},
+            "detected_types": [],
+            "duration": 1.0,
+            "sample_rate": SR,
+            "channels": 2,
+            "format": "wav",
+            "notes": [],
+            "model_version": "stub",
+            "analysis_ms": 0.0,
+            "decode_ms": 0.0,
+        }
 
     def model_info(self):
         return {"package_version": "0", "model_version": "stub", "classes": []}
@@ -308,8 +330,13 @@ def slow_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(_Stub(), settings), host="127.0.0.1", port=port, log_level="warning",
-                            http=protocol_with_header_timeout(settings.header_timeout_s))
+    config = uvicorn.Config(
+        create_app(_Stub(), settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        http=protocol_with_header_timeout(settings.header_timeout_s),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -343,9 +370,11 @@ def test_slow_headers_are_cut_off(slow_server):
 
 @pytest.mark.parametrize("drip", [False, True])
 def test_slow_bodies_get_408(slow_server, drip):
-    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n" + b"RIFF" + b"\0" * 60
-    head = (f"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            f"Content-Length: {len(body) + 10_000}\r\n\r\n").encode()
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + b"RIFF" + b"\0" * 60
+    head = (
+        f"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {len(body) + 10_000}\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", slow_server)) as sock:
         sock.sendall(head + body)
         t0 = time.perf_counter()

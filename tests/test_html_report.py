@@ -13,8 +13,7 @@ import soundfile as sf
 
 from adv.report.excerpts import ExcerptCollector, excerpt_span
 from adv.report.figures import SpectrogramAccumulator, spectrogram_db
-from adv.report.html_report import (COLOURS, _detail, display_name, embedded_result, render_html,
-                                    write_html_report)
+from adv.report.html_report import COLOURS, _detail, display_name, embedded_result, render_html, write_html_report
 
 KINDS = ("clipping", "mp3", "noise", "eq", "phase")
 BLOB = re.compile(r'<script type="application/json" id="report-data">(.*?)</script>', re.S)
@@ -23,25 +22,62 @@ BLOB = re.compile(r'<script type="application/json" id="report-data">(.*?)</scri
 def _result(path, *, kind="clean", duration=10.0, sr=48000, hop=5.0, window=10.0, section=None):
     """A result shaped like the validator's, with full per-window data."""
     flagged = kind != "clean"
-    types = {k: {"probability": 0.9 if k == kind else 0.05, "threshold": 0.5, "detected": k == kind,
-                 "severity": 40.0 if k == kind else 80.6, "worst_severity": 55.0 if k == kind else 81.6,
-                 "flagged_windows": 1 if k == kind else 0} for k in KINDS}
+    types = {
+        k: {
+            "probability": 0.9 if k == kind else 0.05,
+            "threshold": 0.5,
+            "detected": k == kind,
+            "severity": 40.0 if k == kind else 80.6,
+            "worst_severity": 55.0 if k == kind else 81.6,
+            "flagged_windows": 1 if k == kind else 0,
+        }
+        for k in KINDS
+    }
     segs, start = [], 0.0
     while True:
         end = min(start + window, duration)
-        segs.append({"start": start, "end": end, "has_distortion": flagged, "distortion_type": kind,
-                     "confidence": 0.9, "probabilities": {"clean": 0.1, **{k: 0.05 for k in KINDS}},
-                     "severity": {k: 30.0 + start for k in KINDS}, "measurements": {"snr_db": 40.0}})
+        segs.append(
+            {
+                "start": start,
+                "end": end,
+                "has_distortion": flagged,
+                "distortion_type": kind,
+                "confidence": 0.9,
+                "probabilities": {"clean": 0.1, **{k: 0.05 for k in KINDS}},
+                "severity": {k: 30.0 + start for k in KINDS},
+                "measurements": {"snr_db": 40.0},
+            }
+        )
         if end >= duration:
             break
         start += hop
-    return {"path": str(path), "has_distortion": flagged, "distortion_type": kind,
-            "severity": 40.0 if flagged else 0.0, "worst_severity": 55.0 if flagged else 0.0, "confidence": 0.9,
-            "types": types, "detected_types": [kind] if flagged else [], "section": section, "segments": segs,
-            "measurements": {"sample_peak_dbfs": -1.0, "true_peak_dbtp": -0.5, "integrated_lufs": -14.2,
-                             "clipped_fraction": 0.0123, "cutoff_hz": 16000.0, "snr_db": 41.0,
-                             "lr_correlation": 0.93, "hum_hz": None},
-            "notes": ["a <note> & more"], "duration": duration, "sample_rate": sr, "channels": 2, "format": "wav"}
+    return {
+        "path": str(path),
+        "has_distortion": flagged,
+        "distortion_type": kind,
+        "severity": 40.0 if flagged else 0.0,
+        "worst_severity": 55.0 if flagged else 0.0,
+        "confidence": 0.9,
+        "types": types,
+        "detected_types": [kind] if flagged else [],
+        "section": section,
+        "segments": segs,
+        "measurements": {
+            "sample_peak_dbfs": -1.0,
+            "true_peak_dbtp": -0.5,
+            "integrated_lufs": -14.2,
+            "clipped_fraction": 0.0123,
+            "cutoff_hz": 16000.0,
+            "snr_db": 41.0,
+            "lr_correlation": 0.93,
+            "hum_hz": None,
+        },
+        "notes": ["a <note> & more"],
+        "duration": duration,
+        "sample_rate": sr,
+        "channels": 2,
+        "format": "wav",
+    }
 
 
 def _blob(page: str) -> str:
@@ -65,8 +101,11 @@ def audio(tmp_path_factory):
 
 
 def test_embedded_json_round_trips_every_result(tmp_path):
-    results = [_result(tmp_path / "a.wav", kind="clipping", section={"start": 0.0, "end": 10.0, "kind": "clipping"}),
-               _result(tmp_path / "b.wav"), {"path": str(tmp_path / "c.mp3"), "error": "bad", "error_type": "X"}]
+    results = [
+        _result(tmp_path / "a.wav", kind="clipping", section={"start": 0.0, "end": 10.0, "kind": "clipping"}),
+        _result(tmp_path / "b.wav"),
+        {"path": str(tmp_path / "c.mp3"), "error": "bad", "error_type": "X"},
+    ]
     page = render_html(results, root=tmp_path)
     data = json.loads(_blob(page))
     assert len(data["results"]) == len(results) == len(data["rows"])
@@ -82,8 +121,11 @@ def test_embedded_json_round_trips_every_result(tmp_path):
 
 def test_hostile_names_are_escaped_everywhere(tmp_path):
     evil = str(tmp_path / "x</script><script>alert('1')</script> \"q\" &amp; <b>.wav")
-    page = render_html([_result(evil, kind="mp3"), {"path": evil + ".mp3", "error": "<i>no</i>", "error_type": "E"}],
-                       root=tmp_path, model_info={"model_version": "<script>"})
+    page = render_html(
+        [_result(evil, kind="mp3"), {"path": evil + ".mp3", "error": "<i>no</i>", "error_type": "E"}],
+        root=tmp_path,
+        model_info={"model_version": "<script>"},
+    )
     blob = _blob(page)
     assert "</" not in blob and "<" not in blob and ">" not in blob
     assert json.loads(blob)["rows"][0]["name"] == display_name(evil, tmp_path)
@@ -112,7 +154,7 @@ def test_spectrogram_reaches_the_files_nyquist():
     x = np.stack([0.5 * np.sin(2 * np.pi * 20000 * t)] * 2).astype(np.float32)
     acc = SpectrogramAccumulator(sr, expected_frames=x.shape[1])
     for a in range(0, x.shape[1], 4096):  # fed in blocks as from a decode stream
-        acc.feed(x[:, a:a + 4096])
+        acc.feed(x[:, a : a + 4096])
     db, freqs, column_s = acc.result()
     assert freqs[-1] == pytest.approx(24000.0) and db.shape[0] == freqs.size
     assert abs(freqs[int(np.argmax(db.mean(axis=1)))] - 20000.0) < 50.0
@@ -131,8 +173,9 @@ def test_spectrogram_columns_stay_bounded_without_a_length():
 
 
 def test_figures_for_every_file_and_excerpt_for_flagged(audio, tmp_path):
-    hit = _result(audio / "hit.wav", kind="clipping", duration=20.0,
-                  section={"start": 5.0, "end": 20.0, "kind": "clipping"})
+    hit = _result(
+        audio / "hit.wav", kind="clipping", duration=20.0, section={"start": 5.0, "end": 20.0, "kind": "clipping"}
+    )
     fine = _result(audio / "fine.flac", duration=6.0, sr=44100)
     out = write_html_report([hit, fine], tmp_path / "r" / "report.html", root=audio, workers=2)
     page = out.read_text(encoding="utf-8")
@@ -164,9 +207,16 @@ def test_excerpt_is_centred_on_the_worst_window_of_the_section():
 
 def test_bad_path_gives_no_figure_and_no_exception(tmp_path):
     gone = _result(tmp_path / "gone.wav", kind="noise")
-    garbage = {"path": str(tmp_path / "odd.wav"), "has_distortion": True, "distortion_type": "eq",
-               "severity": float("nan"), "types": {"eq": "nonsense"}, "segments": [{"start": "x"}, 3],
-               "measurements": {"true_peak_dbtp": float("inf"), "cutoff_hz": "high"}, "duration": None}
+    garbage = {
+        "path": str(tmp_path / "odd.wav"),
+        "has_distortion": True,
+        "distortion_type": "eq",
+        "severity": float("nan"),
+        "types": {"eq": "nonsense"},
+        "segments": [{"start": "x"}, 3],
+        "measurements": {"true_peak_dbtp": float("inf"), "cutoff_hz": "high"},
+        "duration": None,
+    }
     out = write_html_report([gone, garbage, "not a dict", {"no": "path"}], tmp_path / "report.html", max_plots=5)
     page = out.read_text(encoding="utf-8")
     assert page.count("no figure: the file could not be decoded again") == 2
@@ -181,7 +231,7 @@ def test_max_plots_leaves_files_out_with_a_note(audio, tmp_path):
     page = write_html_report([fine, hit], tmp_path / "report.html", max_plots=1, max_excerpts=0).read_text()
     assert page.count('<img class="fig"') == 1 and "data:audio/flac" not in page
     assert "1 left out by the limit of 1 figures" in page and "left out: the report draws at most 1" in page
-    detail_hit = page[page.index('id="file-2"'):]
+    detail_hit = page[page.index('id="file-2"') :]
     assert detail_hit.index('<img class="fig"') < detail_hit.index('id="report-check"')  # flagged file drawn
     off = write_html_report([hit], tmp_path / "off.html", plots=False).read_text()
     assert "<img" not in off and "turned off" in off

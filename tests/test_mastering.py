@@ -34,7 +34,7 @@ def test_limiter_reduces_peaks_without_clipping_or_delay():
     assert np.array_equal(x, before)  # the input is not touched
     peak_drop_db = 20 * np.log10(np.abs(y).max() / np.abs(x).max())
     assert -10.0 < peak_drop_db < -7.5
-    crest = lambda a: 20 * np.log10(np.abs(a).max() / np.sqrt((a ** 2).mean()))  # noqa: E731
+    crest = lambda a: 20 * np.log10(np.abs(a).max() / np.sqrt((a**2).mean()))  # noqa: E731
     assert crest(y) < crest(x) - 4.0  # louder relative to its peak, like a master
     # aligned with the input (no look-ahead delay left) and no flat-topped samples
     assert np.corrcoef(x[0], y[0])[0, 1] > 0.9
@@ -65,8 +65,16 @@ def test_master_draws_nothing_when_off_and_is_reproducible():
     assert 0.35 < np.mean(shares) < 0.65
 
 
-@pytest.mark.parametrize("table", [{"fraction": 1.5}, {"limit_db": [-2.0, -12.0]}, {"limit_db": [-6.0, 3.0]},
-                                   {"attack_s": [0.0, 0.01]}, {"fractoin": 0.5}])
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"fraction": 1.5},
+        {"limit_db": [-2.0, -12.0]},
+        {"limit_db": [-6.0, 3.0]},
+        {"attack_s": [0.0, 0.01]},
+        {"fractoin": 0.5},
+    ],
+)
 def test_bad_mastering_settings_are_refused(table):
     with pytest.raises(ValueError, match="mastering"):
         Mastering.from_config(table)
@@ -76,12 +84,13 @@ def test_extra_build_masters_its_clips_and_records_it(tmp_path):
     """`adv data build --extra-train TABLE`: the named table's plan seed and mastering apply; the
     manifest records each clip's limiter settings; clean clips stay labelled clean."""
     cfg = (CONFIG_DIR / "data.toml").read_text() + (
-        "\n[extra_mastered_test]\nplan_seed = 3\n"
-        "mastering = { fraction = 1.0, limit_db = [-9.0, -3.0] }\n")
+        "\n[extra_mastered_test]\nplan_seed = 3\nmastering = { fraction = 1.0, limit_db = [-9.0, -3.0] }\n"
+    )
     (tmp_path / "data.toml").write_text(cfg)
     out = tmp_path / "extra"
-    summary = build_corpus(out, config=tmp_path / "data.toml", small=True, n_clips=24,
-                           extra_train="extra_mastered_test")
+    summary = build_corpus(
+        out, config=tmp_path / "data.toml", small=True, n_clips=24, extra_train="extra_mastered_test"
+    )
     m = pd.read_csv(out / "manifest.csv")
     assert len(m) > 0 and set(m.split) == {"train"} and m.clip_id.str.startswith("x3_").all()
     settings = [json.loads(s) for s in m.mastering]

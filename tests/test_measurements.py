@@ -29,6 +29,7 @@ def music(sr: int, seconds: float = 6.0, seed: int = 0) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- clipping
 
+
 @pytest.mark.parametrize("sr", RATES)
 @pytest.mark.parametrize("fraction", [0.01, 0.05, 0.2, 0.4])
 def test_hard_clip_fraction_within_10_percent(sr, fraction):
@@ -38,7 +39,7 @@ def test_hard_clip_fraction_within_10_percent(sr, fraction):
     assert m["longest_clip_run"] >= 2
     per = m["clipping_per_channel"]
     assert len(per) == 2 and sum(p["clipped_samples"] for p in per) == m["clipped_samples"]
-    assert m["intersample_overs"] > 0          # a clipped master overshoots between samples
+    assert m["intersample_overs"] > 0  # a clipped master overshoots between samples
 
 
 @pytest.mark.parametrize("sr", RATES)
@@ -48,7 +49,7 @@ def test_clip_then_normalise_to_minus_3_dbfs(sr):
     m = measure_window(quiet, sr)
     assert abs(m["clipped_fraction"] / truth - 1.0) <= 0.10
     assert m["sample_peak_dbfs"] == pytest.approx(-3.0, abs=0.01)
-    assert m["true_peak_dbtp"] > m["sample_peak_dbfs"] + 0.3    # the clipped edges overshoot
+    assert m["true_peak_dbtp"] > m["sample_peak_dbfs"] + 0.3  # the clipped edges overshoot
     pcm16 = (np.round(quiet * 32767) / 32767).astype(np.float32)
     assert abs(measure_window(pcm16, sr)["clipped_fraction"] / truth - 1.0) <= 0.10
 
@@ -57,7 +58,7 @@ def test_no_clipping_on_clean_signals():
     for sr in RATES:
         assert measure_window(music(sr), sr)["clipped_samples"] == 0
         t = np.arange(2 * sr) / sr
-        for f0 in (50.0, 100.0, 440.0, 1000.0):   # full-scale sines touch their peak every cycle
+        for f0 in (50.0, 100.0, 440.0, 1000.0):  # full-scale sines touch their peak every cycle
             m = measure_window(np.sin(2 * np.pi * f0 * t + 0.1).astype(np.float32)[None], sr)
             assert m["clipped_samples"] == 0 and m["intersample_overs"] == 0
 
@@ -67,18 +68,18 @@ def test_no_clipping_on_limited_and_soft_knee_signals():
 
     sr = 44100
     x = music(sr)
-    for thr in (-3.0, -12.0):                      # brick-wall limited: peaks approach the ceiling
+    for thr in (-3.0, -12.0):  # brick-wall limited: peaks approach the ceiling
         z = limit(x, sr, thr, 0.002, 0.1)
         assert measure_window(z / np.abs(z).max(), sr)["clipped_fraction"] <= 1e-5
-    soft = np.tanh(2.0 * x / np.abs(x).max()).astype(np.float32)    # rounded, not flat, tops
+    soft = np.tanh(2.0 * x / np.abs(x).max()).astype(np.float32)  # rounded, not flat, tops
     assert measure_window(soft, sr)["clipped_fraction"] <= 1e-5
 
 
 def test_lone_peak_is_not_clipping_but_a_flat_run_is():
     x = music(44100).copy()
-    x[0, 1000] = 1.0                               # one sample at the ceiling
+    x[0, 1000] = 1.0  # one sample at the ceiling
     assert measure_window(x, 44100)["clipped_samples"] == 0
-    x[0, 5000:5004] = 1.0                          # a flat run of four at the same ceiling
+    x[0, 5000:5004] = 1.0  # a flat run of four at the same ceiling
     m = measure_window(x, 44100)
     assert m["clipping_per_channel"][0]["clipped_samples"] >= 4
     assert m["clipping_per_channel"][1]["clipped_samples"] == 0
@@ -88,11 +89,11 @@ def test_lone_peak_is_not_clipping_but_a_flat_run_is():
 def test_true_peak_between_samples():
     sr = 48000
     t = np.arange(sr)
-    x = np.sin(2 * np.pi * t / 4 + np.pi / 4).astype(np.float32)[None]   # fs/4, samples at +-0.707
+    x = np.sin(2 * np.pi * t / 4 + np.pi / 4).astype(np.float32)[None]  # fs/4, samples at +-0.707
     m = measure_window(x, sr)
     assert m["sample_peak_dbfs"] == pytest.approx(-3.01, abs=0.02)
     assert m["true_peak_dbtp"] == pytest.approx(0.0, abs=0.2)
-    y = (x * 1.1).astype(np.float32)                                   # true peak +0.8 dBTP
+    y = (x * 1.1).astype(np.float32)  # true peak +0.8 dBTP
     m = measure_window(y, sr)
     assert m["intersample_overs"] > 0.9 * sr / 2 and m["clipped_samples"] == 0
 
@@ -110,6 +111,7 @@ def test_pruned_true_peak_equals_full_oversampling():
 
 # ------------------------------------------------------------------------------------------- bandwidth
 
+
 @pytest.mark.parametrize("sr", RATES)
 def test_cutoff_of_known_lowpasses(sr):
     x = music(sr, seconds=10.0)
@@ -122,6 +124,7 @@ def test_cutoff_of_known_lowpasses(sr):
 
 
 # ------------------------------------------------------------------------------------------- stereo
+
 
 @pytest.mark.parametrize("sr", RATES)
 def test_channel_delay_within_one_sample(sr):
@@ -153,14 +156,19 @@ def test_polarity_inversion_and_mono_downmix():
 
 # ------------------------------------------------------------------------------------------- loudness
 
+
 def _ffmpeg_ebur128(x: np.ndarray, sr: int, tmp_path) -> dict:
     import soundfile as sf
 
     path = tmp_path / f"x{sr}.wav"
     sf.write(path, x.T, sr, subtype="FLOAT")
-    err = subprocess.run(["ffmpeg", "-nostats", "-hide_banner", "-i", str(path), "-af", "ebur128=peak=true",
-                          "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
-    summary = err[err.rfind("Summary:"):]
+    err = subprocess.run(
+        ["ffmpeg", "-nostats", "-hide_banner", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    summary = err[err.rfind("Summary:") :]
     return {k: float(re.search(k + r":\s+(-?[\d.]+)", summary).group(1)) for k in ("I", "LRA", "Peak")}
 
 
@@ -168,7 +176,7 @@ def _ffmpeg_ebur128(x: np.ndarray, sr: int, tmp_path) -> dict:
 @pytest.mark.parametrize("sr", RATES)
 def test_loudness_and_true_peak_match_ffmpeg(sr, tmp_path):
     x = music(sr, seconds=12.0, seed=1)
-    ramp = np.linspace(10 ** (-12 / 20), 1.0, x.shape[1]).astype(np.float32)   # some loudness range
+    ramp = np.linspace(10 ** (-12 / 20), 1.0, x.shape[1]).astype(np.float32)  # some loudness range
     for y in (x, x * ramp):
         m = measure_track(y, sr)
         f = _ffmpeg_ebur128(y, sr, tmp_path)
@@ -186,7 +194,7 @@ def test_loudness_reference_values():
     assert measure_track(np.vstack([sine, sine]), sr)["integrated_lufs"] == pytest.approx(0.0, abs=0.05)
     rng = np.random.default_rng(0)
     steps = rng.standard_normal((2, 30 * sr)).astype(np.float32) * 0.05
-    steps[:, 10 * sr:20 * sr] *= 10 ** (-10 / 20)                  # 10 LU steps: LRA ~ 10 LU
+    steps[:, 10 * sr : 20 * sr] *= 10 ** (-10 / 20)  # 10 LU steps: LRA ~ 10 LU
     assert measure_track(steps, sr)["loudness_range_lu"] == pytest.approx(10.0, abs=0.3)
     dc = music(sr) + np.float32(0.02)
     assert measure_track(dc, sr)["dc_offset"] == pytest.approx(0.02, rel=0.01)
@@ -199,13 +207,18 @@ def test_k_weighting_matches_the_itu_filters_at_48k():
 
     f = np.array([20.0, 100.0, 1000.0, 2000.0, 10000.0, 20000.0])
     # BS.1770-4 Table 1 and 2 (48 kHz)
-    _, h1 = freqz([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585],
-                  worN=f, fs=48000)
+    _, h1 = freqz(
+        [1.53512485958697, -2.69169618940638, 1.19839281085285],
+        [1.0, -1.69065929318241, 0.73248077421585],
+        worN=f,
+        fs=48000,
+    )
     _, h2 = freqz([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621], worN=f, fs=48000)
     np.testing.assert_allclose(10 * np.log10(k_weighting_power(48000, f)), 20 * np.log10(np.abs(h1 * h2)), atol=0.01)
 
 
 # ------------------------------------------------------------------------------------------- noise, hum
+
 
 def test_hum_50_vs_60_vs_none():
     sr = 48000
@@ -229,6 +242,7 @@ def test_snr_tracks_added_noise():
 
 # ------------------------------------------------------------------------------------------- spectrum
 
+
 def test_spectral_deviation_against_a_fitted_reference(tmp_path):
     from scipy import signal
 
@@ -245,7 +259,7 @@ def test_spectral_deviation_against_a_fitted_reference(tmp_path):
         bs = block_spectra(x, sr)
         return spectrum.spectral_deviation(bs.freqs, bs.psd.mean(0), sr, levels)
 
-    clean = music(sr, 10.0, 3)                       # not among the fitted tracks
+    clean = music(sr, 10.0, 3)  # not among the fitted tracks
     dev_clean, _, _ = deviation(clean)
     # +12 dB peaking EQ at 2 kHz (RBJ cookbook, Q 1.4)
     A, w0 = 10 ** (12 / 40), 2 * np.pi * 2000 / sr
@@ -263,12 +277,15 @@ def test_spectral_deviation_against_a_fitted_reference(tmp_path):
 
 # ------------------------------------------------------------------------------------------- robustness
 
+
 def _check_result(r: dict, keys) -> None:
     assert tuple(r) == tuple(keys)
     json.dumps(r)
     for k, v in r.items():
         if k == "clipping_per_channel":
-            assert all(set(d) == {"clipped_samples", "clipped_fraction", "longest_clip_run", "intersample_overs"} for d in v)
+            assert all(
+                set(d) == {"clipped_samples", "clipped_fraction", "longest_clip_run", "intersample_overs"} for d in v
+            )
         else:
             assert v is None or type(v) in (bool, int, float), (k, type(v))
             assert not (isinstance(v, float) and not np.isfinite(v)), k
@@ -299,7 +316,9 @@ def test_degenerate_inputs_give_valid_results(name):
         assert t["dc_offset"] == pytest.approx(0.3) and t["clipped_samples"] == 0
         assert t["integrated_lufs"] is None and t["true_peak_dbtp"] == pytest.approx(t["sample_peak_dbfs"])
     if name == "mono":
-        assert all(t[k] is None for k in ("lr_correlation", "channel_delay_ms", "polarity_inverted", "mono_downmix_loss_db"))
+        assert all(
+            t[k] is None for k in ("lr_correlation", "channel_delay_ms", "polarity_inverted", "mono_downmix_loss_db")
+        )
         assert t["integrated_lufs"] is not None
     if name == "short":
         assert t["integrated_lufs"] is not None and t["loudness_range_lu"] is None

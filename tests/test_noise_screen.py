@@ -18,7 +18,7 @@ def test_steady_noise_is_kept_and_events_are_dropped(tmp_path):
     rng = np.random.default_rng(0)
     steady = 0.1 * rng.standard_normal((2, 6 * SR))
     event = np.zeros((2, 6 * SR))
-    event[:, 2 * SR:int(3.2 * SR)] = 0.5 * rng.standard_normal((2, int(1.2 * SR)))  # a howl in silence
+    event[:, 2 * SR : int(3.2 * SR)] = 0.5 * rng.standard_normal((2, int(1.2 * SR)))  # a howl in silence
     event += 1e-4 * rng.standard_normal(event.shape)
     short = 0.1 * rng.standard_normal((2, SR))
     filt = NoiseFilter(min_seconds=3.0, max_spread_db=15.0)
@@ -39,8 +39,10 @@ def test_a_rebuild_judges_measured_files_again_without_decoding(tmp_path, monkey
     from adv.data.sources import SourceFile
 
     rng = np.random.default_rng(1)
-    paths = [_write(tmp_path, "a.wav", 0.1 * rng.standard_normal((2, 6 * SR))),
-             _write(tmp_path, "b.wav", 0.1 * rng.standard_normal((2, 4 * SR)))]
+    paths = [
+        _write(tmp_path, "a.wav", 0.1 * rng.standard_normal((2, 6 * SR))),
+        _write(tmp_path, "b.wav", 0.1 * rng.standard_normal((2, 4 * SR))),
+    ]
     files = [SourceFile(p, "pkg", "GPL", "noise", p) for p in paths]
     kept = cb.screen_noise(files, tmp_path, NoiseFilter(min_seconds=3.0, max_spread_db=15.0))
     assert [f.path for f in kept] == paths

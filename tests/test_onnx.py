@@ -37,7 +37,7 @@ def _music(seconds: float, seed: int) -> np.ndarray:
         seg = slice(k, min(n, k + beat))
         tt = t[seg] - t[k]
         for j, f in enumerate(rng.choice([196.0, 220.0, 261.6, 293.7, 329.6, 392.0], 3, replace=False)):
-            tone = sum(np.sin(2 * np.pi * f * h * tt) / h ** 1.5 for h in range(1, 6)) * np.exp(-3 * tt)
+            tone = sum(np.sin(2 * np.pi * f * h * tt) / h**1.5 for h in range(1, 6)) * np.exp(-3 * tt)
             out[0, seg] += (0.7 - 0.2 * j) * tone
             out[1, seg] += (0.3 + 0.2 * j) * tone
         out[:, seg] += 0.1 * rng.standard_normal((2, seg.stop - seg.start)) * np.exp(-30 * tt)
@@ -138,13 +138,15 @@ def test_a_cached_model_loads_without_torch(tmp_path):
     import sys
 
     env = {**os.environ, "ADV_CACHE_DIR": str(tmp_path)}
-    code = ("import sys, numpy as np\n"
-            "from adv.inference.validator import AudioDistortionValidator\n"
-            "v = AudioDistortionValidator(threads=1)\n"
-            "r = v.analyze(np.zeros((2, 32000 * 3), np.float32) + 0.1 * np.sin(np.arange(96000) / 7), sample_rate=32000)\n"
-            "print(v.backend, 'torch' in sys.modules, r['distortion_type'])\n"
-            "heavy = ('matplotlib', 'pandas', 'sklearn', 'wandb', 'music21', 'fastapi', 'scipy.signal')\n"
-            "print(*[m for m in heavy if m in sys.modules])\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from adv.inference.validator import AudioDistortionValidator\n"
+        "v = AudioDistortionValidator(threads=1)\n"
+        "r = v.analyze(np.zeros((2, 32000 * 3), np.float32) + 0.1 * np.sin(np.arange(96000) / 7), sample_rate=32000)\n"
+        "print(v.backend, 'torch' in sys.modules, r['distortion_type'])\n"
+        "heavy = ('matplotlib', 'pandas', 'sklearn', 'wandb', 'music21', 'fastapi', 'scipy.signal')\n"
+        "print(*[m for m in heavy if m in sys.modules])\n"
+    )
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr

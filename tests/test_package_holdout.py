@@ -14,13 +14,31 @@ def _corpus(root):
     root.mkdir()
     (root / "clips").mkdir()
     (root / "clips" / "c0.flac").write_bytes(b"x")
-    rows = [{"clip_id": f"c{i}", "path": f"clips/c{i}.flac", "split": "train", "labels": ["clean", "eq"][i % 2],
-             "source_track": f"{p}:track{i % 3}", "package": p, "duration_s": 10.0,
-             "mastering": "{}" if i % 4 else json.dumps({"limit_db": -6})}
-            for i, p in enumerate(["pa", "pb", "pc"] * 4)]
+    rows = [
+        {
+            "clip_id": f"c{i}",
+            "path": f"clips/c{i}.flac",
+            "split": "train",
+            "labels": ["clean", "eq"][i % 2],
+            "source_track": f"{p}:track{i % 3}",
+            "package": p,
+            "duration_s": 10.0,
+            "mastering": "{}" if i % 4 else json.dumps({"limit_db": -6}),
+        }
+        for i, p in enumerate(["pa", "pb", "pc"] * 4)
+    ]
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    (root / "summary.json").write_text(json.dumps({"clips": 12, "packages": ["pa", "pb", "pc"], "hours": 0.03,
-                                                   "class_by_severity_bin": {"eq": {}}, "plan": "kept"}))
+    (root / "summary.json").write_text(
+        json.dumps(
+            {
+                "clips": 12,
+                "packages": ["pa", "pb", "pc"],
+                "hours": 0.03,
+                "class_by_severity_bin": {"eq": {}},
+                "plan": "kept",
+            }
+        )
+    )
     return root
 
 
@@ -35,7 +53,11 @@ def test_split_by_package_writes_two_linked_corpora_and_changes_nothing(tmp_path
     assert (tmp_path / "a" / "clips" / "c0.flac").read_bytes() == b"x"  # a link to the source clips
     s = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert s["clips"] == 4 and s["packages"] == ["pb"] and s["hours"] == round(40 / 3600, 2)
-    assert s["plan"] == "kept" and "class_by_severity_bin" not in s and s["source_tracks"] == b["source_track"].nunique() == 1
+    assert (
+        s["plan"] == "kept"
+        and "class_by_severity_bin" not in s
+        and s["source_tracks"] == b["source_track"].nunique() == 1
+    )
     assert s["mastered_clips"] == int((b["mastering"] != "{}").sum())
     assert (corpus / "manifest.csv").read_text() == before
 
@@ -66,7 +88,9 @@ def test_metrics_on_packages_counts_false_alarms_per_package(tmp_path):
     split.mkdir()
     n = 8
     clean = np.array([1, 1, 1, 1, 0, 0, 0, 0])
-    pclean = np.array([0.9, 0.1, 0.8, 0.9, 0.1, 0.2, 0.05, 0.6], np.float32)  # one clean flagged (pa), one damaged missed
+    pclean = np.array(
+        [0.9, 0.1, 0.8, 0.9, 0.1, 0.2, 0.05, 0.6], np.float32
+    )  # one clean flagged (pa), one damaged missed
     labels = np.zeros((n, 6), np.float32)
     labels[clean == 1, 0] = 1
     labels[clean == 0, 5] = 1
@@ -74,8 +98,9 @@ def test_metrics_on_packages_counts_false_alarms_per_package(tmp_path):
     np.save(split / "signal.npy", np.stack([pclean, np.zeros(n, np.float32)], 1))
     np.save(split / "labels.npy", labels)
     np.save(split / "severity.npy", np.zeros((n, 5), np.float32))
-    pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)],
-                  "source_track": [f"{p}:t" for p in ["pa", "pa", "pb", "pb"] * 2]}).to_csv(split / "index.csv", index=False)
+    pd.DataFrame(
+        {"clip_id": [f"c{i}" for i in range(n)], "source_track": [f"{p}:t" for p in ["pa", "pa", "pb", "pb"] * 2]}
+    ).to_csv(split / "index.csv", index=False)
     r = metrics_on_packages(_Fake(), {"threshold": 0.5, "kind_threshold": 0.5}, split)
     assert r["clips"] == 8 and r["packages"] == 2
     assert r["clean_false_alarm_rate"] == 0.25

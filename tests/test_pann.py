@@ -45,13 +45,16 @@ def _calibrate_bn(model, x):
 # --------------------------------------------------------------------------
 # architectures
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("name,kw,dim", [
-    ("Cnn14", {}, 2048),
-    ("Cnn10", {}, 512),
-    ("Cnn6", {}, 512),
-    ("MobileNetV1", {}, 1024),
-    ("MobileNetV1", {"width_mult": 0.5}, 512),
-])
+@pytest.mark.parametrize(
+    "name,kw,dim",
+    [
+        ("Cnn14", {}, 2048),
+        ("Cnn10", {}, 512),
+        ("Cnn6", {}, 512),
+        ("MobileNetV1", {}, 1024),
+        ("MobileNetV1", {"width_mult": 0.5}, 512),
+    ],
+)
 def test_architecture_output_shapes(name, kw, dim):
     torch.manual_seed(0)
     model = build_pann(name, **kw).eval()
@@ -87,10 +90,17 @@ def test_forward_logmel_matches_forward_and_classes_num():
 
 def test_state_dict_keys_follow_official_layout():
     keys = set(Cnn10().state_dict())
-    for k in ("spectrogram_extractor.stft.conv_real.weight",
-              "spectrogram_extractor.stft.conv_imag.weight", "logmel_extractor.melW",
-              "bn0.running_mean", "conv_block1.conv1.weight", "conv_block1.bn1.weight",
-              "conv_block4.conv2.weight", "fc1.weight", "fc_audioset.bias"):
+    for k in (
+        "spectrogram_extractor.stft.conv_real.weight",
+        "spectrogram_extractor.stft.conv_imag.weight",
+        "logmel_extractor.melW",
+        "bn0.running_mean",
+        "conv_block1.conv1.weight",
+        "conv_block1.bn1.weight",
+        "conv_block4.conv2.weight",
+        "fc1.weight",
+        "fc_audioset.bias",
+    ):
         assert k in keys
     sd = MobileNetV1().state_dict()
     assert sd["features.0.0.weight"].shape == (32, 1, 3, 3)
@@ -197,7 +207,7 @@ def test_stft_kernels_and_logmel_of_a_sine():
     assert int(spec[0, 0, 50].argmax()) == k
     # numpy reference for one frame (Hann-windowed rfft, reflect-padded)
     xp = np.pad(x[0].numpy().astype(np.float64), 512, mode="reflect")
-    frame = xp[50 * 320: 50 * 320 + 1024] * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024))
+    frame = xp[50 * 320 : 50 * 320 + 1024] * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024))
     ref = np.abs(np.fft.rfft(frame)) ** 2
     np.testing.assert_allclose(spec[0, 0, 50].numpy(), ref, rtol=1e-3, atol=1e-2)
     logmel = fe(x)
@@ -333,13 +343,18 @@ def test_onnx_export_mobilenet_matches_torch(tmp_path):
     path = tmp_path / "mnv1.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), input_names=["waveform"],
-                          output_names=["clipwise_output", "logits", "embedding"],
-                          opset_version=17, dynamo=False,
-                          dynamic_axes={"waveform": {0: "batch", 1: "samples"}})
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            input_names=["waveform"],
+            output_names=["clipwise_output", "logits", "embedding"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"waveform": {0: "batch", 1: "samples"}},
+        )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = dict(zip(["clipwise_output", "logits", "embedding"],
-                   sess.run(None, {"waveform": x.numpy()})))
+    got = dict(zip(["clipwise_output", "logits", "embedding"], sess.run(None, {"waveform": x.numpy()})))
     with torch.no_grad():
         ref = model(x)
     assert ref["embedding"].abs().max() > 1e-3  # non-degenerate comparison
@@ -349,8 +364,7 @@ def test_onnx_export_mobilenet_matches_torch(tmp_path):
 
 def test_non_tensor_pickles_need_verified_md5(tmp_path):
     path = tmp_path / "with_sampler.pth"
-    torch.save({"model": Cnn6().state_dict(), "iteration": 3,
-                "sampler": {"queue": np.arange(5)}}, path)
+    torch.save({"model": Cnn6().state_dict(), "iteration": 3, "sampler": {"queue": np.arange(5)}}, path)
     with pytest.raises(CheckpointError, match="not unpickled"):
         ckpt.load_pann_checkpoint(Cnn6(), path)
     # vouched for by md5 -> full unpickling is allowed

@@ -234,11 +234,13 @@ def test_rows_survive_a_killed_writer(tmp_path):
     import sys
 
     store = tmp_path / STORE_NAME
-    code = (f"import os, signal\nfrom adv.report.results_store import ResultsStore\n"
-            f"db = ResultsStore.open({str(store)!r})\n"
-            "for name in ('a.wav', 'b.wav'):\n"
-            "    db.put(name, 'k', 'm', {'path': name, 'has_distortion': False})\n"
-            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        f"import os, signal\nfrom adv.report.results_store import ResultsStore\n"
+        f"db = ResultsStore.open({str(store)!r})\n"
+        "for name in ('a.wav', 'b.wav'):\n"
+        "    db.put(name, 'k', 'm', {'path': name, 'has_distortion': False})\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL
     with ResultsStore.open(store, readonly=True) as db:

@@ -8,7 +8,12 @@ import pytest
 import soundfile as sf
 
 from adv.errors import (
-    AudioError, CorruptAudioError, EmptyAudioError, FileMissingError, InvalidSamplesError, NotAudioError,
+    AudioError,
+    CorruptAudioError,
+    EmptyAudioError,
+    FileMissingError,
+    InvalidSamplesError,
+    NotAudioError,
     TooShortError,
 )
 from adv.inference.validator import AudioDistortionValidator
@@ -121,11 +126,36 @@ def files(tmp_path_factory):
     return make_bad_files(d), make_good_files(d)
 
 
-BAD_NAMES = ["empty", "truncated wav", "truncated flac", "text as mp3", "garbage with RIFF magic",
-             "garbage with fLaC magic", "NaN samples", "inf samples", "1 sample", "0.3 s", "absurd sample values",
-             "1 Hz sample rate", "directory", "missing"]
-GOOD_NAMES = ["0.5 s", "silence", "DC offset", "8 kHz", "192 kHz", "mono", "6 channels", "24-bit",
-              "8-bit unsigned", "AIFF", "float > 1", "long 25 s"]
+BAD_NAMES = [
+    "empty",
+    "truncated wav",
+    "truncated flac",
+    "text as mp3",
+    "garbage with RIFF magic",
+    "garbage with fLaC magic",
+    "NaN samples",
+    "inf samples",
+    "1 sample",
+    "0.3 s",
+    "absurd sample values",
+    "1 Hz sample rate",
+    "directory",
+    "missing",
+]
+GOOD_NAMES = [
+    "0.5 s",
+    "silence",
+    "DC offset",
+    "8 kHz",
+    "192 kHz",
+    "mono",
+    "6 channels",
+    "24-bit",
+    "8-bit unsigned",
+    "AIFF",
+    "float > 1",
+    "long 25 s",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)

@@ -118,8 +118,12 @@ def test_fail_on_uses_the_analyze_exit_codes(tmp_path):
     code = main(["scan", str(root), "--out", str(out), "--quiet", "--no-plots", "--fail-on", "any"])
     results = json.loads((out / "results.json").read_text())["results"]
     assert code == _exit_code(results, "any", 0.0) and code in (0, 1)
-    assert main(["scan", str(root), "--out", str(out), "--quiet", "--no-plots", "--fail-on", "any",
-                 "--min-severity", "101"]) == 0
+    assert (
+        main(
+            ["scan", str(root), "--out", str(out), "--quiet", "--no-plots", "--fail-on", "any", "--min-severity", "101"]
+        )
+        == 0
+    )
 
 
 def test_empty_folder_and_missing_folder(tmp_path, capsys):
@@ -134,7 +138,16 @@ def test_empty_folder_and_missing_folder(tmp_path, capsys):
 def test_html_detail_names_the_damaged_section():
     from adv.report.html_report import _detail
 
-    r = {"path": "a.wav", "distortion_type": "clipping", "severity": 50.0, "worst_severity": 60.0, "confidence": 0.9,
-         "duration": 70.0, "segments": [], "types": {}, "section": {"start": 25.0, "end": 60.0}}
+    r = {
+        "path": "a.wav",
+        "distortion_type": "clipping",
+        "severity": 50.0,
+        "worst_severity": 60.0,
+        "confidence": 0.9,
+        "duration": 70.0,
+        "segments": [],
+        "types": {},
+        "section": {"start": 25.0, "end": 60.0},
+    }
     assert "clearly damaged 25.0-60.0 s" in _detail(r, "f1", None, None)
     assert "clearly damaged" not in _detail({**r, "section": None}, "f1", None, None)

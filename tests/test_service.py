@@ -18,9 +18,24 @@ from fastapi.testclient import TestClient
 from adv.service.app import create_app
 
 SR = 32000
-DOCUMENTED_KEYS = {"filename", "has_distortion", "distortion_type", "severity", "confidence", "types",
-                   "detected_types", "segments", "duration", "sample_rate", "channels", "format", "notes",
-                   "model_version", "analysis_ms", "decode_ms"}
+DOCUMENTED_KEYS = {
+    "filename",
+    "has_distortion",
+    "distortion_type",
+    "severity",
+    "confidence",
+    "types",
+    "detected_types",
+    "segments",
+    "duration",
+    "sample_rate",
+    "channels",
+    "format",
+    "notes",
+    "model_version",
+    "analysis_ms",
+    "decode_ms",
+}
 
 
 def _audio(seconds: float, sr: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
@@ -171,13 +186,15 @@ def test_malformed_requests_are_400(client, wav3):
 
 
 def _multipart_stream(name: str, data: bytes, boundary: str = "adv-test-boundary", chunk: int = 4096):
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            "Content-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
 
     def gen():
         yield head
         for i in range(0, len(data), chunk):
-            yield data[i:i + chunk]
+            yield data[i : i + chunk]
         yield f"\r\n--{boundary}--\r\n".encode()
 
     return gen(), {"content-type": f"multipart/form-data; boundary={boundary}"}

@@ -34,7 +34,7 @@ def music_like(seconds: float = 10.0, sr: int = SR, seed: int = 0, width: float 
         start = rng.uniform(0, seconds - 1.0)
         env = np.where(t >= start, np.exp(-(t - start) * rng.uniform(1.0, 4.0)), 0.0)
         for h in range(1, 6):
-            mid += 0.5 ** h * env * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
+            mid += 0.5**h * env * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
     b, a = signal.butter(1, 800 / (sr / 2))
     mid += 0.3 * signal.lfilter(b, a, rng.standard_normal(n)) + 0.02 * rng.standard_normal(n)
     side = rng.standard_normal((2, n)) * 0.05
@@ -59,8 +59,23 @@ def test_feature_names_and_groups():
     assert all(len(v) >= 5 for v in FEATURE_GROUPS.values())
 
 
-@pytest.mark.parametrize("case", ["stereo", "mono1d", "mono2d", "silence", "silence_mono", "dc", "half_second",
-                                  "48k", "one_channel_silent", "nan", "tiny", "loud"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "stereo",
+        "mono1d",
+        "mono2d",
+        "silence",
+        "silence_mono",
+        "dc",
+        "half_second",
+        "48k",
+        "one_channel_silent",
+        "nan",
+        "tiny",
+        "loud",
+    ],
+)
 def test_shape_dtype_finite(case, stereo):
     rng = np.random.default_rng(1)
     sr = SR
@@ -217,7 +232,7 @@ def test_spectral_holes(white):
     for fi in range(0, holes.shape[-1], 4):
         for lo in range(8000, 16000, 1000):
             if rng.random() < 0.3:
-                holes[:, (f >= lo) & (f < lo + 1000), fi:fi + 4] = 0
+                holes[:, (f >= lo) & (f < lo + 1000), fi : fi + 4] = 0
     _, y = signal.istft(holes, SR, nperseg=n_fft, noverlap=n_fft - hop)
     ref, dam = feat(white), feat(y[:, : white.shape[1]].astype(np.float32))
     assert dam["hb_hole_frac"] > ref["hb_hole_frac"] + 0.05
@@ -274,8 +289,11 @@ def test_eq_shape_follows_filters(stereo):
     bottom bands and raises the low edge; the 250 Hz - 4 kHz reference keeps the middle near its level."""
     base = feat(stereo)
     lp = feat(signal.sosfiltfilt(signal.butter(6, 4000, fs=SR, output="sos"), stereo, axis=1).astype(np.float32))
-    hp = feat(signal.sosfiltfilt(signal.butter(4, 400, btype="highpass", fs=SR, output="sos"), stereo,
-                                 axis=1).astype(np.float32))
+    hp = feat(
+        signal.sosfiltfilt(signal.butter(4, 400, btype="highpass", fs=SR, output="sos"), stereo, axis=1).astype(
+            np.float32
+        )
+    )
     assert lp["eq_band14_db"] < base["eq_band14_db"] - 30
     assert lp["eq_high_edge_oct"] < base["eq_high_edge_oct"]
     assert abs(lp["eq_band08_db"] - base["eq_band08_db"]) < 3

@@ -13,31 +13,50 @@ from adv.cli import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, main
 from adv.specs import RuleError, check_result, load_profile, parse_rule, profile_names
 from adv.specs.rules import NAMES
 
-RESULT = {"has_distortion": True, "distortion_type": "clipping", "severity": 40.0, "confidence": 0.9,
-          "types": {"clipping": {"probability": 0.95, "detected": True, "severity": 40.0},
-                    "mp3": {"probability": 0.1, "detected": False, "severity": 20.0}},
-          "measurements": {"true_peak_dbtp": -0.2, "integrated_lufs": -9.5, "lr_correlation": None,
-                           "polarity_inverted": None, "clipped_fraction": 0.03}}
+RESULT = {
+    "has_distortion": True,
+    "distortion_type": "clipping",
+    "severity": 40.0,
+    "confidence": 0.9,
+    "types": {
+        "clipping": {"probability": 0.95, "detected": True, "severity": 40.0},
+        "mp3": {"probability": 0.1, "detected": False, "severity": 20.0},
+    },
+    "measurements": {
+        "true_peak_dbtp": -0.2,
+        "integrated_lufs": -9.5,
+        "lr_correlation": None,
+        "polarity_inverted": None,
+        "clipped_fraction": 0.03,
+    },
+}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("true_peak_dbtp <= -1", False),
-    ("true_peak_dbtp<=0", True),
-    ("integrated_lufs <= -14 or true_peak_dbtp <= -2", False),
-    ("integrated_lufs <= -14 or true_peak_dbtp <= 0", True),
-    ("clipping.detected == false", False),
-    ("mp3.detected == false and mp3.probability < 0.5", True),
-    ("distortion_type != clean", True),
-    ("clipped_fraction < 0.01", False),
-    ("severity >= 40 and confidence > 0.8", True),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("true_peak_dbtp <= -1", False),
+        ("true_peak_dbtp<=0", True),
+        ("integrated_lufs <= -14 or true_peak_dbtp <= -2", False),
+        ("integrated_lufs <= -14 or true_peak_dbtp <= 0", True),
+        ("clipping.detected == false", False),
+        ("mp3.detected == false and mp3.probability < 0.5", True),
+        ("distortion_type != clean", True),
+        ("clipped_fraction < 0.01", False),
+        ("severity >= 40 and confidence > 0.8", True),
+    ],
+)
 def test_rules_evaluate_on_a_result(text, expected):
     assert check_result(RESULT, [parse_rule(text)])["passed"] is expected
 
 
 def test_null_values_make_a_rule_not_applicable_not_failed():
     checks = check_result(RESULT, [parse_rule("lr_correlation >= 0 and polarity_inverted == false")])
-    assert checks == {"passed": True, "failed": [], "not_applicable": ["lr_correlation >= 0 and polarity_inverted == false"]}
+    assert checks == {
+        "passed": True,
+        "failed": [],
+        "not_applicable": ["lr_correlation >= 0 and polarity_inverted == false"],
+    }
     # a known term still decides when another is null
     assert not check_result(RESULT, [parse_rule("lr_correlation >= 0 and true_peak_dbtp <= -1")])["passed"]
 
@@ -45,12 +64,26 @@ def test_null_values_make_a_rule_not_applicable_not_failed():
 def test_failed_rules_carry_their_values_and_source():
     rule = parse_rule("true_peak_dbtp <= -1", source="EBU R 128", profile="broadcast")
     (failed,) = check_result(RESULT, [rule])["failed"]
-    assert failed == {"rule": "true_peak_dbtp <= -1", "values": {"true_peak_dbtp": -0.2}, "source": "EBU R 128",
-                      "profile": "broadcast"}
+    assert failed == {
+        "rule": "true_peak_dbtp <= -1",
+        "values": {"true_peak_dbtp": -0.2},
+        "source": "EBU R 128",
+        "profile": "broadcast",
+    }
 
 
-@pytest.mark.parametrize("text", ["", "bogus < 1", "true_peak_dbtp ~ 1", "true_peak_dbtp <= loud",
-                                  "clipping.detected < true", "distortion_type == hiss", "true_peak_dbtp <="])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bogus < 1",
+        "true_peak_dbtp ~ 1",
+        "true_peak_dbtp <= loud",
+        "clipping.detected < true",
+        "distortion_type == hiss",
+        "true_peak_dbtp <=",
+    ],
+)
 def test_bad_rules_are_usage_errors_naming_the_problem(text):
     with pytest.raises(RuleError):
         parse_rule(text)
@@ -115,8 +148,18 @@ def test_scan_checks_every_file_and_writes_the_failures(tmp_path, capsys):
     music.mkdir()
     _tone(music / "hot.wav", 0.99)
     _tone(music / "quiet.wav", 0.3)
-    code = main(["scan", str(music), "--out", str(tmp_path / "out"), "--quiet", "--no-plots",
-                 "--require", "true_peak_dbtp <= -1"])
+    code = main(
+        [
+            "scan",
+            str(music),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--no-plots",
+            "--require",
+            "true_peak_dbtp <= -1",
+        ]
+    )
     assert code == EXIT_CHECK_FAILED
     assert "1 failed the delivery rules" in capsys.readouterr().out
     rows = (tmp_path / "out" / "results.csv").read_text().splitlines()

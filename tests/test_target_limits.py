@@ -22,8 +22,12 @@ def _manifest(n: int, coupled: bool, seed: int = 0) -> pd.DataFrame:
     for i in range(n):
         sev = float(rng.uniform(0.05, 1.0))
         lsd = 20 * sev if coupled else float(rng.uniform(0, 20))
-        p = {"kind": "eq", "variant": ["shelf_peak", "band_limit"][i % 2], "severity": sev,
-             "log_spectral_distance_db": lsd}
+        p = {
+            "kind": "eq",
+            "variant": ["shelf_peak", "band_limit"][i % 2],
+            "severity": sev,
+            "log_spectral_distance_db": lsd,
+        }
         rows.append({"clip_id": f"c{i}", "labels": "eq", "source_track": f"t{i % 40}", "params": json.dumps([p])})
     rows.append({"clip_id": "clean", "labels": "clean", "source_track": "t0", "params": "[]"})
     return pd.DataFrame(rows)
@@ -72,16 +76,30 @@ def test_learning_curve_rows_and_summary():
 def test_source_bitrate_bins_and_false_alarms_per_bin():
     from adv.training.target_limits import false_alarms_by_bin, source_bitrate_bin
 
-    assert [source_bitrate_bin(c, k) for c, k in [("vorbis", 64), ("vorbis", 96), ("opus", 120), ("mp3", 320),
-                                                  ("flac", 900), ("pcm_s16le", 1411), ("vorbis", -1)]] == \
-        ["<= 80", "81-100", "101-128", "> 128", "lossless", "lossless", "unknown"]
+    assert [
+        source_bitrate_bin(c, k)
+        for c, k in [
+            ("vorbis", 64),
+            ("vorbis", 96),
+            ("opus", 120),
+            ("mp3", 320),
+            ("flac", 900),
+            ("pcm_s16le", 1411),
+            ("vorbis", -1),
+        ]
+    ] == ["<= 80", "81-100", "101-128", "> 128", "lossless", "lossless", "unknown"]
     flagged = np.array([1, 0, 0, 0, 1, 1], bool)
     clean = np.array([1, 1, 1, 1, 0, 0], bool)
     bins = np.array(["<= 80", "<= 80", "> 128", "> 128", "> 128", "<= 80"])
     rows = {r["source"]: r for r in false_alarms_by_bin(flagged, clean, bins)}
     assert list(rows) == ["<= 80", "> 128"]
-    assert rows["<= 80"] == {"source": "<= 80", "clean_clips": 2, "clean_flagged": 0.5, "damaged_clips": 1,
-                             "damaged_flagged": 1.0}
+    assert rows["<= 80"] == {
+        "source": "<= 80",
+        "clean_clips": 2,
+        "clean_flagged": 0.5,
+        "damaged_clips": 1,
+        "damaged_flagged": 1.0,
+    }
     assert rows["> 128"]["clean_flagged"] == 0.0 and rows["> 128"]["damaged_clips"] == 1
 
 
@@ -101,8 +119,9 @@ def test_severity_as_measured_effect_learns_a_visible_effect_and_not_a_hidden_se
         man = pd.DataFrame(rows)
         return man, man["clip_id"], sig
 
-    out = severity_as_measured_effect(part(600, 0), part(200, 10_000), inputs={"eq": "log_spectral_distance_db",
-                                                                             "phase": "mono_loss_db"})
+    out = severity_as_measured_effect(
+        part(600, 0), part(200, 10_000), inputs={"eq": "log_spectral_distance_db", "phase": "mono_loss_db"}
+    )
     eq = out["eq"]
     assert eq["n_train"] == 600 and eq["n_test"] == 200 and "phase" not in out
     assert eq["mae_pp_effect_label"] < 5.0

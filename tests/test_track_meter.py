@@ -13,13 +13,30 @@ import pytest
 from adv.measurements import TRACK_KEYS, TrackMeter, measure_track
 from adv.measurements.synth import add_hum, delay_right, hard_clip_fraction, lowpass, measure_in_blocks, music_like
 
-EXACT = ("sample_peak_dbfs", "integrated_lufs", "loudness_range_lu", "dc_offset", "clipped_samples",
-         "clipped_fraction", "longest_clip_run", "intersample_overs", "clipping_per_channel", "hum_hz",
-         "polarity_inverted")
+EXACT = (
+    "sample_peak_dbfs",
+    "integrated_lufs",
+    "loudness_range_lu",
+    "dc_offset",
+    "clipped_samples",
+    "clipped_fraction",
+    "longest_clip_run",
+    "intersample_overs",
+    "clipping_per_channel",
+    "hum_hz",
+    "polarity_inverted",
+)
 # the brief's tolerances where the design does not promise bit-for-bit equality
-TOLERANCE = {"true_peak_dbtp": 0.05, "cutoff_hz": 50.0, "snr_db": 0.5, "spectral_deviation_db": 0.5,
-             "most_deviant_band_db": 1.0, "lr_correlation": 0.001, "channel_delay_ms": 0.01,
-             "mono_downmix_loss_db": 0.05}
+TOLERANCE = {
+    "true_peak_dbtp": 0.05,
+    "cutoff_hz": 50.0,
+    "snr_db": 0.5,
+    "spectral_deviation_db": 0.5,
+    "most_deviant_band_db": 1.0,
+    "lr_correlation": 0.001,
+    "channel_delay_ms": 0.01,
+    "mono_downmix_loss_db": 0.05,
+}
 
 
 @lru_cache(maxsize=None)
@@ -31,13 +48,13 @@ def _music(seconds: float, sr: int, seed: int, channels: int = 2) -> np.ndarray:
 
 def _cuts(n: int, rng: np.random.Generator, kind: str) -> list[int]:
     """Block sizes summing to ``n``."""
-    if kind == "decoder":                                  # typical decoder blocks
+    if kind == "decoder":  # typical decoder blocks
         sizes = [65536] * (n // 65536 + 1)
-    elif kind == "aligned":                                # each pass ends 10 samples into a 100-ms block,
-        sizes = [132310] + [132300] * (n // 132300 + 1)     # so the interpolator's context is all the carry
-    elif kind == "random":                                 # off the 100-ms grid, around the gathering size
+    elif kind == "aligned":  # each pass ends 10 samples into a 100-ms block,
+        sizes = [132310] + [132300] * (n // 132300 + 1)  # so the interpolator's context is all the carry
+    elif kind == "random":  # off the 100-ms grid, around the gathering size
         sizes = list(rng.integers(1, 300_000, n // 20_000 + 4))
-    else:                                                  # "tiny": 0- and 1-sample blocks between others
+    else:  # "tiny": 0- and 1-sample blocks between others
         sizes = []
         while sum(sizes) < n:
             sizes += list(rng.integers(0, 2, 300)) + [int(rng.integers(1, 40_000))] + [4409, 4411, 1]
@@ -66,6 +83,7 @@ def assert_agrees(ref: dict, got: dict, where: str = "") -> None:
 
 # ------------------------------------------------------------------------------------------ signals
 
+
 def _signal(name: str) -> tuple[np.ndarray, int]:
     sr = 44100
     x = _music(8.0, sr, 0)
@@ -73,12 +91,12 @@ def _signal(name: str) -> tuple[np.ndarray, int]:
         return x, sr
     if name == "clip0":
         return hard_clip_fraction(x, 0.1)[0], sr
-    if name == "clip-3":                                    # clip, then normalise to -3 dBFS
+    if name == "clip-3":  # clip, then normalise to -3 dBFS
         return (hard_clip_fraction(x, 0.3)[0] * np.float32(10 ** (-3 / 20))).astype(np.float32), sr
     if name == "pcm16":
         y = hard_clip_fraction(x, 0.4)[0]
         return (np.round(y * 10 ** (-6 / 20) * 32767) / 32767).astype(np.float32), sr
-    if name == "late_plateau":                              # the loudest clipped stretch comes last
+    if name == "late_plateau":  # the loudest clipped stretch comes last
         y = (hard_clip_fraction(x, 0.1)[0] * np.float32(10 ** (-4 / 20))).copy()
         t = 6 * sr
         y[:, t:] = hard_clip_fraction(x[:, t:], 0.1)[0] * np.float32(10 ** (-1 / 20))
@@ -93,7 +111,7 @@ def _signal(name: str) -> tuple[np.ndarray, int]:
         return y, sr
     if name == "hum":
         return add_hum(_music(10.0, 48000, 1), 48000, 50, snr_db=12.0), 48000
-    if name == "hum_short":                                 # under one hum frame: one shorter frame
+    if name == "hum_short":  # under one hum frame: one shorter frame
         return add_hum(_music(1.5, 48000, 1), 48000, 60, snr_db=6.0), 48000
     if name == "mono":
         return _music(6.0, sr, 2, channels=1), sr
@@ -103,7 +121,7 @@ def _signal(name: str) -> tuple[np.ndarray, int]:
         return np.zeros((2, 3 * sr), np.float32), sr
     if name == "dc":
         y = (0.3 + 1e-3 * x).astype(np.float32)
-        y[:, : sr] = 0.3                                    # a constant stretch at the ceiling
+        y[:, :sr] = 0.3  # a constant stretch at the ceiling
         return y, sr
     if name == "short":
         return np.ascontiguousarray(x[:, : int(0.3 * sr)]), sr
@@ -117,8 +135,25 @@ def _signal(name: str) -> tuple[np.ndarray, int]:
     raise KeyError(name)
 
 
-SIGNALS = ["clean", "clip0", "clip-3", "pcm16", "late_plateau", "lowpass", "delayed", "inverted", "hum",
-           "hum_short", "mono", "six", "silence", "dc", "short", "nan", "hires"]
+SIGNALS = [
+    "clean",
+    "clip0",
+    "clip-3",
+    "pcm16",
+    "late_plateau",
+    "lowpass",
+    "delayed",
+    "inverted",
+    "hum",
+    "hum_short",
+    "mono",
+    "six",
+    "silence",
+    "dc",
+    "short",
+    "nan",
+    "hires",
+]
 
 
 @pytest.mark.parametrize("name", SIGNALS)
@@ -127,8 +162,13 @@ def test_stream_agrees_with_one_pass(name):
     ref = measure_track(x, sr)
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
     n = x.shape[1]
-    for kind, expected in (("decoder", n), ("random", None), ("tiny", n // 3), ("random", int(n * 1.2)),
-                           ("aligned", n)):
+    for kind, expected in (
+        ("decoder", n),
+        ("random", None),
+        ("tiny", n // 3),
+        ("random", int(n * 1.2)),
+        ("aligned", n),
+    ):
         assert_agrees(ref, stream(x, sr, _cuts(n, rng, kind), expected), f"{name}/{kind}/{expected}")
 
 
@@ -166,8 +206,12 @@ def test_true_peak_across_block_edges(gather, monkeypatch):
     sizes = [1] * 700 + [bl + 10 - 700] + [bl] * (y.shape[1] // bl)
     sizes[-1] -= sum(sizes) - y.shape[1]
     w = measure_window(y, sr)
-    assert w["intersample_overs"] > 0.99 * y.shape[1]          # every other interval holds a peak
-    for got in (measure_track(y, sr), stream(y, sr, sizes, None), stream(y, sr, _cuts(y.shape[1], np.random.default_rng(8), "tiny"), None)):
+    assert w["intersample_overs"] > 0.99 * y.shape[1]  # every other interval holds a peak
+    for got in (
+        measure_track(y, sr),
+        stream(y, sr, sizes, None),
+        stream(y, sr, _cuts(y.shape[1], np.random.default_rng(8), "tiny"), None),
+    ):
         assert (got["true_peak_dbtp"], got["intersample_overs"]) == (w["true_peak_dbtp"], w["intersample_overs"])
 
 
@@ -182,8 +226,8 @@ def test_a_clipped_signal_is_found_at_all():
         x, sr = _signal(name)
         assert measure_track(x, sr)["clipped_fraction"] > 0.004, name
     m = measure_track(*_signal("late_plateau"))
-    y, _ = hard_clip_fraction(_music(8.0, 44100, 0)[:, 6 * 44100:], 0.1)
-    assert m["clipped_samples"] == pytest.approx(np.count_nonzero(np.abs(y) == 1.0), rel=0.1)   # the last 2 s only
+    y, _ = hard_clip_fraction(_music(8.0, 44100, 0)[:, 6 * 44100 :], 0.1)
+    assert m["clipped_samples"] == pytest.approx(np.count_nonzero(np.abs(y) == 1.0), rel=0.1)  # the last 2 s only
 
 
 def test_long_stream_with_unknown_length_analyses_the_same_blocks():
@@ -201,7 +245,7 @@ def test_long_stream_with_unknown_length_analyses_the_same_blocks():
         meter = TrackMeter(sr, 2, expected)
         i = 0
         for s in _cuts(x.shape[1], rng, "random"):
-            meter.update(x[:, i:i + s])
+            meter.update(x[:, i : i + s])
             i += s
         got = meter.result()
         for k in ("cutoff_hz", "snr_db", "spectral_deviation_db", "most_deviant_band_db", "channel_delay_ms", "hum_hz"):
@@ -229,6 +273,7 @@ def test_overstated_length_is_an_approximation():
 
 # ------------------------------------------------------------------------------ clipping, rising ceiling
 
+
 def _clipped_steps(step_db: float, parts: int = 4) -> np.ndarray:
     """Clipped at -3 dBFS, each quarter ``step_db`` louder than the one before: the ceiling rises
     (within the 0.05-dB tolerance) after clipping has begun."""
@@ -236,7 +281,7 @@ def _clipped_steps(step_db: float, parts: int = 4) -> np.ndarray:
     y = (hard_clip_fraction(x, 0.1)[0] * np.float32(10 ** (-3 / 20))).copy()
     k = y.shape[1] // parts
     for i in range(parts):
-        y[:, i * k:(i + 1) * k] *= np.float32(10 ** (step_db * i / 20))
+        y[:, i * k : (i + 1) * k] *= np.float32(10 ** (step_db * i / 20))
     return y
 
 
@@ -244,7 +289,7 @@ def _clipped_steps(step_db: float, parts: int = 4) -> np.ndarray:
 def test_ceiling_rising_within_tolerance_after_clipping(step_db):
     y = _clipped_steps(step_db)
     ref = measure_track(y, 44100)
-    assert ref["clipped_fraction"] > 0.02          # (quarters more than 0.05 dB below the last one do not count)
+    assert ref["clipped_fraction"] > 0.02  # (quarters more than 0.05 dB below the last one do not count)
     got = stream(y, 44100, _cuts(y.shape[1], np.random.default_rng(3), "random"), y.shape[1])
     assert_agrees(ref, got)
 
@@ -274,8 +319,9 @@ def test_rising_ceiling_worst_case_beyond_the_store():
     sr = 44100
     rng = np.random.default_rng(5)
     y = hard_clip_fraction(_music(8.0, sr, 7), 0.4)[0]
-    d = ((np.round(y * 10 ** (-6 / 20) * 32767 + rng.uniform(-1, 1, y.shape) + rng.uniform(-1, 1, y.shape)))
-         / 32767).astype(np.float32)
+    d = (
+        (np.round(y * 10 ** (-6 / 20) * 32767 + rng.uniform(-1, 1, y.shape) + rng.uniform(-1, 1, y.shape))) / 32767
+    ).astype(np.float32)
     peak = float(np.abs(d).max())
     for rise_db in (0.0, 0.003, 0.02, 0.045):
         z = d.copy()
@@ -308,6 +354,7 @@ def test_long_runs_at_the_ceiling():
 
 # ------------------------------------------------------------------------------------------ api, memory
 
+
 def test_caller_buffers_may_be_reused_and_result_can_be_asked_early():
     x, sr = _signal("clip-3")
     ref = measure_track(x, sr)
@@ -315,12 +362,12 @@ def test_caller_buffers_may_be_reused_and_result_can_be_asked_early():
     buf = np.empty((2, 3000), np.float32)
     early = None
     for i in range(0, x.shape[1], 3000):
-        part = x[:, i:i + 3000]
+        part = x[:, i : i + 3000]
         buf[:, : part.shape[1]] = part
         meter.update(buf[:, : part.shape[1]])
         if i == 30 * 3000:
-            early = meter.result()                         # mid-stream: a valid dict, and no side effects
-        buf[:] = np.nan                                    # the caller reuses its buffer
+            early = meter.result()  # mid-stream: a valid dict, and no side effects
+        buf[:] = np.nan  # the caller reuses its buffer
     assert early is not None and early["clipped_samples"] > 0
     assert meter.result() == ref
     assert meter.result() == ref
@@ -334,7 +381,7 @@ def test_input_forms():
     mono = np.ascontiguousarray(x[0])
     meter = TrackMeter(sr, 1)
     for i in range(0, mono.size, 50_000):
-        meter.update(mono[i:i + 50_000])                   # 1-D blocks are mono
+        meter.update(mono[i : i + 50_000])  # 1-D blocks are mono
     assert meter.result() == measure_track(mono, sr)
     with pytest.raises(ValueError):
         TrackMeter(sr, 2).update(np.zeros((3, 10), np.float32))
@@ -355,7 +402,7 @@ def test_memory_stays_bounded_on_a_long_heavily_clipped_stream(monkeypatch):
     for half_minute in range(24):
         z = y * np.float32(1.0 - 0.001 * (half_minute % 3))
         for i in range(0, z.shape[1], 65536):
-            meter.update(z[:, i:i + 65536])
+            meter.update(z[:, i : i + 65536])
         if half_minute in (11, 23):
             sizes[half_minute] = meter.nbytes()
     assert sizes[23] - sizes[11] <= 8 * 2 * (6 * 600) + 150_000

@@ -18,15 +18,23 @@ from adv.training.pipeline import run_training
 def small_run(small_corpus, tmp_path_factory):
     corpus, _ = small_corpus
     run = tmp_path_factory.mktemp("run_small")
-    report = run_training("train_small.toml", corpus=str(corpus), features=str(corpus / "features"),
-                          run_dir=str(run), skip_extras=True)
+    report = run_training(
+        "train_small.toml", corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run), skip_extras=True
+    )
     return corpus, run, report
 
 
 def test_training_writes_checkpoints_logs_and_a_loadable_model(small_run):
     corpus, run, report = small_run
-    for name in ("backbone_best.pt", "backbone_last.pt", "detector.pt", "report.json", "metrics.jsonl",
-                 "confusion_test.png", "metrics_test.txt"):
+    for name in (
+        "backbone_best.pt",
+        "backbone_last.pt",
+        "detector.pt",
+        "report.json",
+        "metrics.jsonl",
+        "confusion_test.png",
+        "metrics_test.txt",
+    ):
         assert (run / name).exists(), name
     history = json.loads((run / "backbone_history.json").read_text())
     assert len(history) >= 1 and np.isfinite(history[-1]["train_loss"])
@@ -59,16 +67,21 @@ def test_tiny_model_beats_chance_on_validation(small_run):
     model = compute_metrics(val.labels, probs, val.severity, sev)
     # chance: the same predictions assigned to random clips (labels permuted), averaged over draws
     rng = np.random.default_rng(0)
-    chance = np.mean([compute_metrics(val.labels, probs[rng.permutation(len(probs))], val.severity, sev)["macro_f1"]
-                      for _ in range(200)])
+    chance = np.mean(
+        [
+            compute_metrics(val.labels, probs[rng.permutation(len(probs))], val.severity, sev)["macro_f1"]
+            for _ in range(200)
+        ]
+    )
     assert model["macro_f1"] > chance + 0.1, (model["macro_f1"], chance)
 
 
 def test_resumed_training_does_not_retrain(small_run):
     corpus, run, _ = small_run
     before = (run / "backbone_last.pt").stat().st_mtime
-    run_training("train_small.toml", corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run),
-                 skip_extras=True)
+    run_training(
+        "train_small.toml", corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run), skip_extras=True
+    )
     history = json.loads((run / "backbone_history.json").read_text())
     assert (run / "backbone_last.pt").stat().st_mtime == before
     assert len(history) <= 4
@@ -78,8 +91,11 @@ def test_embedding_cache_is_redone_for_another_backbone(small_run, monkeypatch):
     import adv.training.pipeline as pl
 
     corpus, run, _ = small_run
-    np.savez(run / "embeddings_val.npz", embedding=np.zeros((1, 1), np.float32),
-             backbone_md5=np.array("some other checkpoint"))
+    np.savez(
+        run / "embeddings_val.npz",
+        embedding=np.zeros((1, 1), np.float32),
+        backbone_md5=np.array("some other checkpoint"),
+    )
     calls = []
 
     def fake_predict(model, logmel):  # stands in for the backbone: only called when the cache is not used
@@ -103,8 +119,11 @@ def test_embedding_cache_is_redone_for_other_clips(small_run, monkeypatch, tmp_p
     feats = tmp_path / "features"
     shutil.copytree(corpus / "features" / "val", feats / "val")
     calls = []
-    monkeypatch.setattr(pl, "predict_logmel", lambda model, logmel: calls.append(1) or
-                        {"embedding": np.ones((len(logmel), 3), np.float32)})
+    monkeypatch.setattr(
+        pl,
+        "predict_logmel",
+        lambda model, logmel: calls.append(1) or {"embedding": np.ones((len(logmel), 3), np.float32)},
+    )
     pl.embeddings_for(None, feats, tmp_path, "val", "ckpt")
     pl.embeddings_for(None, feats, tmp_path, "val", "ckpt")
     assert len(calls) == 1
@@ -172,9 +191,14 @@ def test_kind_threshold_lists_fewer_side_kinds_and_keeps_the_verdict():
     from adv.training.metrics import decide
     from adv.training.pipeline import choose_kind_threshold
 
-    probs = np.array([[0.1, 0.9, 0.45, 0.0, 0.0, 0.0],    # clipping, with an unsure mp3
-                      [0.8, 0.0, 0.45, 0.0, 0.0, 0.0],    # clean
-                      [0.2, 0.0, 0.35, 0.0, 0.0, 0.0]], np.float32)  # damaged, mp3 the only candidate
+    probs = np.array(
+        [
+            [0.1, 0.9, 0.45, 0.0, 0.0, 0.0],  # clipping, with an unsure mp3
+            [0.8, 0.0, 0.45, 0.0, 0.0, 0.0],  # clean
+            [0.2, 0.0, 0.35, 0.0, 0.0, 0.0],
+        ],
+        np.float32,
+    )  # damaged, mp3 the only candidate
     loose, strict = decide(probs, 0.4), decide(probs, 0.4, kind_threshold=0.6)
     assert loose[0].tolist() == [False, True, True, False, False, False]
     assert strict[0].tolist() == [False, True, False, False, False, False]
@@ -210,8 +234,9 @@ def test_extra_training_clips_join_the_heads_training_data(small_run, tmp_path):
     run2.mkdir()
     for name in ("backbone_best.pt", "backbone_last.pt", "backbone_history.json"):
         shutil.copy(run / name, run2 / name)  # the backbone is reused: only the later stages run
-    report = run_training(cfg_file, corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run2),
-                          skip_extras=True)
+    report = run_training(
+        cfg_file, corpus=str(corpus), features=str(corpus / "features"), run_dir=str(run2), skip_extras=True
+    )
     n_train = len(CachedSplit(corpus / "features" / "train"))
     with np.load(run2 / "embeddings_extra0_train.npz") as z:
         assert z["embedding"].shape[0] == n_train

@@ -34,8 +34,11 @@ def test_tensor_trees_give_sklearn_predictions(loss):
     regs = []
     for k in range(5):
         m = d.severity[:, k] > 0
-        regs.append(HistGradientBoostingRegressor(loss=loss, max_iter=30, max_leaf_nodes=9, random_state=k)
-                    .fit(d.signal[m], d.severity[m, k]))
+        regs.append(
+            HistGradientBoostingRegressor(loss=loss, max_iter=30, max_leaf_nodes=9, random_state=k).fit(
+                d.signal[m], d.severity[m, k]
+            )
+        )
     trees = SeverityTrees.from_sklearn(regs, N_SIG)
     assert trees.n_trees == sum(r.n_iter_ for r in regs)
     x = _data(seed=1).signal
@@ -47,8 +50,10 @@ def test_tensor_trees_give_sklearn_predictions(loss):
 
 def test_tensor_trees_give_sklearn_class_probabilities():
     d = _data()
-    clfs = [HistGradientBoostingClassifier(max_iter=25, max_leaf_nodes=7, random_state=c).fit(d.signal, d.labels[:, c])
-            for c in range(6)]
+    clfs = [
+        HistGradientBoostingClassifier(max_iter=25, max_leaf_nodes=7, random_state=c).fit(d.signal, d.labels[:, c])
+        for c in range(6)
+    ]
     trees = TypeTrees.from_sklearn(clfs, N_SIG)
     x = _data(seed=1).signal
     want = np.stack([c.predict_proba(x)[:, 1] for c in clfs], axis=1)
@@ -77,8 +82,9 @@ def test_fitted_type_trees_separate_the_classes():
     lab[:, 1:] = d.signal[:, :5] > 0.5
     lab[:, 0] = lab[:, 1:].sum(axis=1) == 0
     d = HeadData(d.embedding, d.signal, lab, d.severity)
-    trees = fit_type_trees(d, {"max_iter": 40, "learning_rate": 0.2, "min_samples_leaf": 10, "trees_blend": 0.3},
-                           seed=0, clean_weight=3.0)
+    trees = fit_type_trees(
+        d, {"max_iter": 40, "learning_rate": 0.2, "min_samples_leaf": 10, "trees_blend": 0.3}, seed=0, clean_weight=3.0
+    )
     assert float(trees.blend) == pytest.approx(0.3)
     t = _data(n=400, seed=3)
     with torch.no_grad():

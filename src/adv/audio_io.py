@@ -144,8 +144,10 @@ class AudioInfo:
 def _too_long(path: Path, seconds: float, limit: float, declared: bool) -> TooLongError:
     if declared:
         return TooLongError(path, f"declares {seconds:.1f} s; the limit is {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV}")
-    return TooLongError(path, f"decodes to more than the limit of {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV} "
-                              "(its header does not say so)")
+    return TooLongError(
+        path,
+        f"decodes to more than the limit of {limit:g} s, set by {MAX_AUDIO_SECONDS_ENV} (its header does not say so)",
+    )
 
 
 def _check_wav_truncation(path: Path, frames: int, channels: int, subtype: str) -> None:
@@ -201,9 +203,23 @@ def _ffprobe(path: Path, fmt: str) -> AudioInfo:
     if shutil.which("ffprobe") is None:
         raise NotAudioError(path, "ffmpeg is not installed, needed for this format")
     proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels,duration:format=duration", "-of", "json", "-i", tool_input(path)],
-        capture_output=True, text=True, timeout=_TOOL_TIMEOUT_S, stdin=subprocess.DEVNULL,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=sample_rate,channels,duration:format=duration",
+            "-of",
+            "json",
+            "-i",
+            tool_input(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=_TOOL_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
     )
     try:
         probe = json.loads(proc.stdout or "{}")
@@ -230,8 +246,23 @@ def _ffmpeg_blocks(path: Path, info: AudioInfo, max_frames: int, limit_s: float)
     """ffmpeg decode to 32-bit float through a pipe, in blocks of [frames, channels]; ffmpeg itself
     stops a second past the limit (``-t``), and is killed when it runs past the time-out."""
     ch = info.channels
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", tool_input(path), "-map", "0:a:0",
-           "-t", f"{limit_s + 1.0:.3f}", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        tool_input(path),
+        "-map",
+        "0:a:0",
+        "-t",
+        f"{limit_s + 1.0:.3f}",
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-",
+    ]
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         killed = threading.Event()
@@ -282,8 +313,9 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") ->
         return audio
     # channel by channel on contiguous rows: bit-identical to one interleaved call and faster
     # (10-s stereo 44.1->32 kHz: 4.1 instead of 5.6 ms), with no transposed copies
-    return np.stack([soxr.resample(np.ascontiguousarray(ch, dtype=np.float32), sr_in, sr_out, quality=quality)
-                     for ch in audio]).astype(np.float32, copy=False)
+    return np.stack(
+        [soxr.resample(np.ascontiguousarray(ch, dtype=np.float32), sr_in, sr_out, quality=quality) for ch in audio]
+    ).astype(np.float32, copy=False)
 
 
 def check_sample_rate(sample_rate: object, name: object = "<array>", error: type = InvalidSamplesError) -> int:
@@ -295,8 +327,9 @@ def check_sample_rate(sample_rate: object, name: object = "<array>", error: type
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        raise error(name, f"sample rate {sample_rate!r} Hz, expected an integer in "
-                          f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}")
+        raise error(
+            name, f"sample rate {sample_rate!r} Hz, expected an integer in {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"
+        )
     return rate
 
 
@@ -326,8 +359,9 @@ def validate_samples(audio: np.ndarray, name: object = "<array>") -> np.ndarray:
         raise InvalidSamplesError(name, f"{int(bad.sum())} NaN/inf samples")
     peak = float(np.abs(arr).max())
     if peak > MAX_ABS_SAMPLE:
-        raise InvalidSamplesError(name, f"peak magnitude {peak:.3g} (full scale is 1.0, "
-                                        f"at most {MAX_ABS_SAMPLE:g} accepted)")
+        raise InvalidSamplesError(
+            name, f"peak magnitude {peak:.3g} (full scale is 1.0, at most {MAX_ABS_SAMPLE:g} accepted)"
+        )
     return arr
 
 
@@ -383,8 +417,9 @@ def _check_block(block: np.ndarray, p: Path) -> None:
         raise InvalidSamplesError(p, f"{bad} NaN/inf samples")
     top = float(np.abs(block).max()) if block.size else 0.0
     if top > MAX_ABS_SAMPLE:
-        raise InvalidSamplesError(p, f"peak magnitude {top:.3g} (full scale is 1.0, "
-                                     f"at most {MAX_ABS_SAMPLE:g} accepted)")
+        raise InvalidSamplesError(
+            p, f"peak magnitude {top:.3g} (full scale is 1.0, at most {MAX_ABS_SAMPLE:g} accepted)"
+        )
 
 
 def _native_blocks(p: Path, info: AudioInfo, limit: float) -> Iterator[np.ndarray]:
@@ -432,8 +467,9 @@ def _resampled(blocks: Iterator[np.ndarray], sr_in: int, channels: int, target_s
         yield np.ascontiguousarray(out.T)
 
 
-def stream_audio(path: str | os.PathLike, target_sr: int | None = None,
-                 max_seconds: float | str | None = None) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+def stream_audio(
+    path: str | os.PathLike, target_sr: int | None = None, max_seconds: float | str | None = None
+) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     """(header info, blocks [channels, frames] float32 at ``target_sr``) of a file, decoded as it is read.
 
     Audio longer than ``max_seconds`` (default :func:`max_audio_seconds`) raises TooLongError: here,
@@ -447,8 +483,9 @@ def stream_audio(path: str | os.PathLike, target_sr: int | None = None,
     return info, _resampled(_native_blocks(p, info, limit), info.sample_rate, info.channels, target_sr)
 
 
-def load_audio(path: str | os.PathLike, target_sr: int | None = None,
-               max_seconds: float | str | None = None) -> DecodedAudio:
+def load_audio(
+    path: str | os.PathLike, target_sr: int | None = None, max_seconds: float | str | None = None
+) -> DecodedAudio:
     """Decodes a whole file to float32 [channels, samples], optionally resampled to ``target_sr``
     (limits and errors as :func:`stream_audio`)."""
     info, blocks = stream_audio(path, target_sr, max_seconds)

@@ -43,7 +43,7 @@ def _music(seconds: float, sr: int, seed: int) -> np.ndarray:
         tt = t[seg] - t[k]
         env = np.exp(-3.0 * tt)
         for j, f in enumerate(rng.choice([196.0, 220.0, 246.9, 261.6, 293.7, 329.6, 392.0], 3, replace=False)):
-            tone = sum(np.sin(2 * np.pi * f * h * tt) / h ** 1.5 for h in range(1, 6)) * env
+            tone = sum(np.sin(2 * np.pi * f * h * tt) / h**1.5 for h in range(1, 6)) * env
             pan = 0.3 + 0.2 * j
             out[0, seg] += (1 - pan) * tone
             out[1, seg] += pan * tone
@@ -80,8 +80,11 @@ def _times(fn, runs: int, warmup: int = 2) -> np.ndarray:
 
 
 def _pct(ms: np.ndarray) -> dict:
-    return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
-            "min": round(float(ms.min()), 2)}
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p95": round(float(np.percentile(ms, 95)), 2),
+        "min": round(float(ms.min()), 2),
+    }
 
 
 def _maxrss_mb() -> float:
@@ -98,8 +101,14 @@ def _validator(backend: str, model: str | None, threads: int | None):
     return v
 
 
-def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int, model: str | None = None,
-                  threads: int | None = None, workers: int = 2) -> dict:
+def bench_backend(
+    backend: str,
+    files: tuple[Path, Path, list[Path]],
+    runs: int,
+    model: str | None = None,
+    threads: int | None = None,
+    workers: int = 2,
+) -> dict:
     from adv.audio_io import load_audio
     from adv.features.signal_features import compute_signal_features
     from adv.inference.onnx_backend import cached_onnx
@@ -107,8 +116,11 @@ def bench_backend(backend: str, files: tuple[Path, Path, list[Path]], runs: int,
     wav, flac, batch = files
     v = _validator(backend, model, threads)
     sr = v.sample_rate
-    res: dict = {"backend": backend, "torch_threads": v.threads if backend == "torch" else None,
-                 "onnx_threads": v.threads if backend != "torch" else None}
+    res: dict = {
+        "backend": backend,
+        "torch_threads": v.threads if backend == "torch" else None,
+        "onnx_threads": v.threads if backend != "torch" else None,
+    }
 
     res["e2e_wav_ms"] = _pct(_times(lambda: v.analyze(wav), runs))
     res["e2e_flac_ms"] = _pct(_times(lambda: v.analyze(flac), runs))
@@ -151,8 +163,15 @@ def _isolated(*args) -> dict:
         return pool.submit(bench_backend, *args).result()
 
 
-def run_bench(backends: tuple[str, ...] = ("torch", "onnx"), runs: int = 20, model: str | None = None,
-              threads: int | None = None, batch_files: int = 32, workers: int = 2, isolate: bool = True) -> dict:
+def run_bench(
+    backends: tuple[str, ...] = ("torch", "onnx"),
+    runs: int = 20,
+    model: str | None = None,
+    threads: int | None = None,
+    batch_files: int = 32,
+    workers: int = 2,
+    isolate: bool = True,
+) -> dict:
     for b in backends:
         if b not in BACKENDS:
             raise ValueError(f"unknown backend {b!r}; choose from {BACKENDS}")
@@ -161,28 +180,44 @@ def run_bench(backends: tuple[str, ...] = ("torch", "onnx"), runs: int = 20, mod
         files = make_bench_files(Path(tmp), batch_files)
         run = _isolated if isolate else bench_backend
         results = [run(b, files, runs, model, threads, workers) for b in backends]
-    return {"machine": {"cpus": os.cpu_count(), "load_avg_1min": None if load is None else round(load, 2)},
-            "runs": runs, "clip_seconds": CLIP_S, "file_rate": FILE_RATE, "targets": TARGETS,
-            "backends": results}
+    return {
+        "machine": {"cpus": os.cpu_count(), "load_avg_1min": None if load is None else round(load, 2)},
+        "runs": runs,
+        "clip_seconds": CLIP_S,
+        "file_rate": FILE_RATE,
+        "targets": TARGETS,
+        "backends": results,
+    }
 
 
 def format_bench(report: dict) -> str:
     m = report["machine"]
-    lines = [f"adv bench: {m['cpus']} CPUs, 1-min load average {m['load_avg_1min']} (timings are noisy "
-             f"when the machine is busy); {report['runs']} runs per latency, 10-s 44.1 kHz stereo clips",
-             ""]
+    lines = [
+        f"adv bench: {m['cpus']} CPUs, 1-min load average {m['load_avg_1min']} (timings are noisy "
+        f"when the machine is busy); {report['runs']} runs per latency, 10-s 44.1 kHz stereo clips",
+        "",
+    ]
     rows = [
         ("end-to-end WAV p50 / p95 ms", lambda r: f"{r['e2e_wav_ms']['p50']:.1f} / {r['e2e_wav_ms']['p95']:.1f}"),
         ("end-to-end FLAC p50 / p95 ms", lambda r: f"{r['e2e_flac_ms']['p50']:.1f} / {r['e2e_flac_ms']['p95']:.1f}"),
         ("  decode + resample p50 ms", lambda r: f"{r['decode_resample_ms']['p50']:.1f}"),
         ("  signal features p50 ms", lambda r: f"{r['signal_features_ms']['p50']:.1f}"),
         ("  model (log-mel+net) p50 ms", lambda r: f"{r['model_ms']['p50']:.1f}"),
-        ("batch files x realtime", lambda r: f"{r['batch_x_realtime']:.0f}x ({r['batch_files']} files, {r['batch_workers']} workers)"),
+        (
+            "batch files x realtime",
+            lambda r: f"{r['batch_x_realtime']:.0f}x ({r['batch_files']} files, {r['batch_workers']} workers)",
+        ),
         ("batched model x realtime", lambda r: f"{r['batched_model_x_realtime']:.0f}x"),
         ("peak RSS MB 1 file / all", lambda r: f"{r['peak_rss_mb_single']:.0f} / {r['peak_rss_mb']:.0f}"),
         ("model file MB", lambda r: f"{r['model_mb']:.2f}" + (f" (onnx {r['onnx_mb']:.2f})" if "onnx_mb" in r else "")),
-        ("threads", lambda r: f"torch {r['torch_threads']}" + (f", onnx {r['onnx_threads']}" if r["onnx_threads"] else "")),
-        ("targets met (p50/batch/size)", lambda r: "/".join("yes" if ok else "NO" for ok in r["meets_targets"].values())),
+        (
+            "threads",
+            lambda r: f"torch {r['torch_threads']}" + (f", onnx {r['onnx_threads']}" if r["onnx_threads"] else ""),
+        ),
+        (
+            "targets met (p50/batch/size)",
+            lambda r: "/".join("yes" if ok else "NO" for ok in r["meets_targets"].values()),
+        ),
     ]
     res = report["backends"]
     width = max(len(r[0]) for r in rows) + 2
@@ -191,6 +226,9 @@ def format_bench(report: dict) -> str:
     for label, fn in rows:
         lines.append(f"{label:<{width}}" + "".join(f"{fn(r):<{col}}" for r in res))
     t = report["targets"]
-    lines += ["", f"targets: p50 <= {t['e2e_p50_ms']:.0f} ms per 10-s clip, >= {t['batch_x_realtime']:.0f}x realtime "
-              f"in batch, model <= {t['model_mb']:.0f} MB"]
+    lines += [
+        "",
+        f"targets: p50 <= {t['e2e_p50_ms']:.0f} ms per 10-s clip, >= {t['batch_x_realtime']:.0f}x realtime "
+        f"in batch, model <= {t['model_mb']:.0f} MB",
+    ]
     return "\n".join(lines)

@@ -36,7 +36,7 @@ def synthetic_song(seconds: float = 12.0, seed: int = 0) -> np.ndarray:
         seg = slice(k * beat, min(n, (k + 1) * beat))
         env = np.exp(-3 * (t[seg] - t[seg][0]))
         for j, f in enumerate(chords[(k // 4) % 4]):
-            tone = sum(np.sin(2 * np.pi * f * h * t[seg]) / h ** 1.5 for h in range(1, 8)) * env
+            tone = sum(np.sin(2 * np.pi * f * h * t[seg]) / h**1.5 for h in range(1, 8)) * env
             pan = 0.3 + 0.2 * j
             out[0, seg] += (1 - pan) * tone
             out[1, seg] += pan * tone
@@ -54,7 +54,7 @@ def example_song(cache: Path, seed: int = 3) -> np.ndarray:
         path, _ = midi_render.render_source(score, "score", cache, f"demo_song_{seed}", seed=seed)
         audio = load_audio(path, target_sr=SR).samples
         start = int(min(5 * SR, max(0, audio.shape[1] - 12 * SR)))
-        return audio[:, start:start + 12 * SR]
+        return audio[:, start : start + 12 * SR]
     except Exception:  # noqa: BLE001 - any missing tool: fall back to a synthetic song
         return synthetic_song()
 
@@ -62,8 +62,8 @@ def example_song(cache: Path, seed: int = 3) -> np.ndarray:
 @dataclass(frozen=True)
 class Copy:
     path: Path
-    kind: str          # "clean" for the original
-    made_by: str       # the tool and setting, in words
+    kind: str  # "clean" for the original
+    made_by: str  # the tool and setting, in words
 
 
 def _run(cmd: list[str]) -> bool:
@@ -96,8 +96,22 @@ def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
     mp3 = out_dir / "mp3.mp3"
     if _run(["lame", "--quiet", "-b", "96", str(clean), str(mp3)]):
         copies.append(Copy(mp3, "mp3", "LAME MP3 at 96 kbit/s"))
-    elif _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"file:{clean}", "-c:a", "libmp3lame", "-b:a", "96k",
-               f"file:{mp3}"]):
+    elif _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            f"file:{clean}",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "96k",
+            f"file:{mp3}",
+        ]
+    ):
         copies.append(Copy(mp3, "mp3", "ffmpeg libmp3lame MP3 at 96 kbit/s"))
     else:
         from adv.distortions import apply_distortion
@@ -112,8 +126,22 @@ def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
     copies.append(Copy(out_dir / "noise.wav", "noise", "white hiss 30 dB below the music"))
 
     eq = out_dir / "eq.wav"
-    if _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"file:{clean}", "-af", "lowpass=f=1500",
-             "-c:a", "pcm_s24le", f"file:{eq}"]):
+    if _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            f"file:{clean}",
+            "-af",
+            "lowpass=f=1500",
+            "-c:a",
+            "pcm_s24le",
+            f"file:{eq}",
+        ]
+    ):
         copies.append(Copy(eq, "eq", "ffmpeg lowpass at 1.5 kHz (a muffled master)"))
     else:
         write_audio(eq, _lowpass(song, sr, 1500.0), sr, subtype="PCM_24")
@@ -126,16 +154,19 @@ def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
 
 
 #: the measurement that shows each kind of damage, with its label and format
-EVIDENCE = {"clipping": ("clipped_fraction", "clipped samples", "{:.1%}"),
-            "mp3": ("cutoff_hz", "cut-off", "{:.0f} Hz"),
-            "noise": ("snr_db", "SNR", "{:.0f} dB"),
-            "eq": ("spectral_deviation_db", "spectral deviation", "{:.1f} dB"),
-            "phase": ("lr_correlation", "L/R correlation", "{:.2f}")}
+EVIDENCE = {
+    "clipping": ("clipped_fraction", "clipped samples", "{:.1%}"),
+    "mp3": ("cutoff_hz", "cut-off", "{:.0f} Hz"),
+    "noise": ("snr_db", "SNR", "{:.0f} dB"),
+    "eq": ("spectral_deviation_db", "spectral deviation", "{:.1f} dB"),
+    "phase": ("lr_correlation", "L/R correlation", "{:.2f}"),
+}
 
 
 def _measured(result: dict, original: dict, kind: str) -> str:
     key, label, fmt = EVIDENCE[kind]
     got, ref = (result.get("measurements") or {}).get(key), (original.get("measurements") or {}).get(key)
+
     def show(v) -> str:
         return "n/a" if v is None else fmt.format(v)
 
@@ -151,13 +182,19 @@ def explain(copy: Copy, result: dict, original: dict) -> str:
         if not result["has_distortion"]:
             return f"{name:14} ok      clean, as it should be ({copy.made_by})"
         t = result["types"][result["distortion_type"]]
-        return (f"{name:14} FALSE ALARM  called {result['distortion_type']} (P {t['probability']:.2f} >= its threshold "
-                f"{t['threshold']:.2f})")
+        return (
+            f"{name:14} FALSE ALARM  called {result['distortion_type']} (P {t['probability']:.2f} >= its threshold "
+            f"{t['threshold']:.2f})"
+        )
     t = result["types"][copy.kind]
     evidence = _measured(result, original, copy.kind)
     if t["detected"]:
-        return (f"{name:14} found   {copy.kind} at {t['severity']:.0f} % (P {t['probability']:.2f} >= threshold "
-                f"{t['threshold']:.2f}); {evidence}; made by {copy.made_by}")
+        return (
+            f"{name:14} found   {copy.kind} at {t['severity']:.0f} % (P {t['probability']:.2f} >= threshold "
+            f"{t['threshold']:.2f}); {evidence}; made by {copy.made_by}"
+        )
     said = "clean" if not result["has_distortion"] else result["distortion_type"]
-    return (f"{name:14} MISSED  called {said}: P({copy.kind}) {t['probability']:.2f} is below its threshold "
-            f"{t['threshold']:.2f} (set for few false alarms on clean music); {evidence}; made by {copy.made_by}")
+    return (
+        f"{name:14} MISSED  called {said}: P({copy.kind}) {t['probability']:.2f} is below its threshold "
+        f"{t['threshold']:.2f} (set for few false alarms on clean music); {evidence}; made by {copy.made_by}"
+    )

@@ -27,7 +27,9 @@ def apply_gain_db(x: np.ndarray, gain_db: float) -> np.ndarray:
     return (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32, copy=False)
 
 
-def match_training_level(window: np.ndarray, peak_range: tuple[float, float] = PEAK_RANGE_DBFS) -> tuple[np.ndarray, float]:
+def match_training_level(
+    window: np.ndarray, peak_range: tuple[float, float] = PEAK_RANGE_DBFS
+) -> tuple[np.ndarray, float]:
     """``(window scaled into peak_range, gain in dB)``; the input is returned unchanged (not copied)
     when its peak is already in range or it is silent, and is never modified in place."""
     pk = peak(window)

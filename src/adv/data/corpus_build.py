@@ -68,8 +68,9 @@ def _render_one(args: tuple) -> tuple[SourceFile, dict] | None:
     return SourceFile(str(path), package, licence, "music", src.split("/corpus/")[-1]), params
 
 
-def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers: int,
-                 composers: dict[str, int] | None = None) -> list[SourceFile]:
+def midi_sources(
+    midi_files: list[SourceFile], n_scores: int, seed: int, workers: int, composers: dict[str, int] | None = None
+) -> list[SourceFile]:
     """Renders MIDI files and music21 scores with random instruments (cached in the cache folder)."""
     rng = np.random.default_rng(seed)
     counts = dict(composers or midi_render.CORPUS_COMPOSERS)
@@ -80,11 +81,21 @@ def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers
     for i, (composer, path) in enumerate(midi_render.corpus_scores(rng, counts)):
         rel = path.split("/corpus/")[-1].rsplit(".", 1)[0]
         stem = "".join(ch if ch.isalnum() else "_" for ch in rel)
-        jobs.append((path, "score", str(out_dir), f"music21_{stem}_{seed + i}", seed + i,
-                     "music21-corpus", MUSIC21_LICENCE))
+        jobs.append(
+            (path, "score", str(out_dir), f"music21_{stem}_{seed + i}", seed + i, "music21-corpus", MUSIC21_LICENCE)
+        )
     for i, f in enumerate(midi_files):
-        jobs.append((f.path, "midi", str(out_dir), f"{f.package}_{Path(f.path).stem}_{seed + 10_000 + i}",
-                     seed + 10_000 + i, f.package, f.licence + "; rendered with FluidR3_GM (MIT)"))
+        jobs.append(
+            (
+                f.path,
+                "midi",
+                str(out_dir),
+                f"{f.package}_{Path(f.path).stem}_{seed + 10_000 + i}",
+                seed + 10_000 + i,
+                f.package,
+                f.licence + "; rendered with FluidR3_GM (MIT)",
+            )
+        )
     out = []
     with ProcessPoolExecutor(workers) as pool:
         for res in tqdm(pool.map(_render_one, jobs), total=len(jobs), desc="render MIDI", unit="score"):
@@ -96,11 +107,19 @@ def midi_sources(midi_files: list[SourceFile], n_scores: int, seed: int, workers
 def _scan_one(args: tuple) -> dict:
     src, clip_seconds, filters = args
     scan = scan_track(src.path, clip_seconds, filters)
-    return {"track_id": src.track_id, "path": src.path, "package": src.package, "licence": src.licence,
-            "origin": src.origin, **asdict(scan)}
+    return {
+        "track_id": src.track_id,
+        "path": src.path,
+        "package": src.package,
+        "licence": src.licence,
+        "origin": src.origin,
+        **asdict(scan),
+    }
 
 
-def scan_tracks(sources: list[SourceFile], out: Path, clip_seconds: float, filters: Filters, workers: int) -> list[dict]:
+def scan_tracks(
+    sources: list[SourceFile], out: Path, clip_seconds: float, filters: Filters, workers: int
+) -> list[dict]:
     log = out / "tracks.jsonl"
     done = {r["track_id"]: r for r in _jsonl_read(log)}
     todo = [s for s in sources if s.track_id not in done]
@@ -123,7 +142,9 @@ def screen_noise(noise: list[SourceFile], out: Path, filt: NoiseFilter) -> list[
     rows = []
     for f in tqdm(noise, desc="screen noise", unit="file"):
         m = measured.get(str(f.path))
-        rows.append(judge_noise(m["path"], m["seconds"], m["spread_db"], filt) if m else screen_noise_file(str(f.path), filt))
+        rows.append(
+            judge_noise(m["path"], m["seconds"], m["spread_db"], filt) if m else screen_noise_file(str(f.path), filt)
+        )
     with open(log, "w") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
@@ -167,8 +188,15 @@ def read_segment(path: str, offset_s: float, seconds: float, sample_rate: int) -
     return data[:, :n]
 
 
-def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, clip_seconds: float,
-                mastering: Mastering = Mastering(), storage: Storage | None = None) -> dict:
+def render_clip(
+    clip: PlannedClip,
+    track: dict,
+    out: Path,
+    sample_rate: int,
+    clip_seconds: float,
+    mastering: Mastering = Mastering(),
+    storage: Storage | None = None,
+) -> dict:
     """Renders one clip at its drawn rate and writes it in its drawn format (``storage``; default:
     24-bit FLAC at ``sample_rate``)."""
     from adv.distortions.combine import apply_combination
@@ -184,8 +212,13 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
     audio = audio * (10 ** (rng.uniform(*PEAK_RANGE_DBFS) / 20) / peak)
     params = []
     if clip.kinds:
-        audio, params = apply_combination(list(zip(clip.kinds, clip.severities)), audio.astype(np.float32),
-                                          sample_rate, rng, noise_bank=noise_bank(sample_rate))
+        audio, params = apply_combination(
+            list(zip(clip.kinds, clip.severities)),
+            audio.astype(np.float32),
+            sample_rate,
+            rng,
+            noise_bank=noise_bank(sample_rate),
+        )
     audio = np.asarray(audio, dtype=np.float32)
     peak = float(np.abs(audio).max())
     gain = 1.0 if peak <= 1.0 else 0.99999 / peak
@@ -198,16 +231,29 @@ def render_clip(clip: PlannedClip, track: dict, out: Path, sample_rate: int, cli
     sev = {k: 0.0 for k in DISTORTION_KINDS}
     sev.update(dict(zip(clip.kinds, clip.severities)))
     return {
-        "clip_id": clip.clip_id, "path": str(rel), "split": clip.split, "fold": clip.fold,
-        "labels": "+".join(clip.kinds) or "clean", "n_kinds": len(clip.kinds),
+        "clip_id": clip.clip_id,
+        "path": str(rel),
+        "split": clip.split,
+        "fold": clip.fold,
+        "labels": "+".join(clip.kinds) or "clean",
+        "n_kinds": len(clip.kinds),
         **{f"sev_{k}": v for k, v in sev.items()},
         "severity_bin": clip.severity_bin,
         "variants": "+".join(str(p.get("variant", "")) for p in params),
-        "params": json.dumps(params), "mastering": json.dumps(mastered), "seed": clip.seed, "storage_gain": gain,
-        "sample_rate": sample_rate, "format": fmt,
-        "source_track": clip.track_id, "source_path": track["origin"], "package": track["package"],
-        "licence": track["licence"], "offset_s": clip.offset_s, "duration_s": clip_seconds,
-        "source_sample_rate": track["sample_rate"], "source_channels": track["channels"],
+        "params": json.dumps(params),
+        "mastering": json.dumps(mastered),
+        "seed": clip.seed,
+        "storage_gain": gain,
+        "sample_rate": sample_rate,
+        "format": fmt,
+        "source_track": clip.track_id,
+        "source_path": track["origin"],
+        "package": track["package"],
+        "licence": track["licence"],
+        "offset_s": clip.offset_s,
+        "duration_s": clip_seconds,
+        "source_sample_rate": track["sample_rate"],
+        "source_channels": track["channels"],
     }
 
 
@@ -229,13 +275,22 @@ def _extra_sources_config(name: str, main: dict, config) -> dict:
     shared = {p["name"] for p in extra.get("package", [])} & {p["name"] for p in main.get("package", [])}
     if shared:
         raise ConfigError(f"{name}: packages also in the main sources file: {', '.join(sorted(shared))}")
-    return {**extra, "reserved": sorted(set(extra.get("reserved", [])) | set(main.get("reserved", []))),
-            "reserved_files": sorted(set(extra.get("reserved_files", [])) | set(main.get("reserved_files", [])))}
+    return {
+        **extra,
+        "reserved": sorted(set(extra.get("reserved", [])) | set(main.get("reserved", []))),
+        "reserved_files": sorted(set(extra.get("reserved_files", [])) | set(main.get("reserved_files", []))),
+    }
 
 
-def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: bool = False,
-                 seed: int | None = None, workers: int | None = None, n_clips: int | None = None,
-                 extra_train: bool | str = False) -> dict:
+def build_corpus(
+    out_dir: str | Path,
+    config: str | Path = "data.toml",
+    small: bool = False,
+    seed: int | None = None,
+    workers: int | None = None,
+    n_clips: int | None = None,
+    extra_train: bool | str = False,
+) -> dict:
     """Builds (or resumes) the corpus in ``out_dir``. ``extra_train``: only training clips, drawn with
     the plan seed, class weights, clip count and mastering of the config table it names
     (``True``: ``[extra_train]``) from the same training tracks (the splits stay those of
@@ -251,17 +306,22 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         if not isinstance(cfg.get(table), dict) or "plan_seed" not in cfg[table]:
             raise ConfigError(f"{config}: no [{table}] table with a plan_seed for --extra-train")
         extra = cfg[table]
-        cfg = {**cfg, "class_weights": extra.get("class_weights", cfg["class_weights"]),
-               "filters": {**cfg["filters"], **extra.get("filters", {})},
-               "n_clips": extra.get("n_clips", cfg["n_clips"]), "mastering": extra.get("mastering", cfg.get("mastering")),
-               "extra_train": {"table": table, **extra}}
+        cfg = {
+            **cfg,
+            "class_weights": extra.get("class_weights", cfg["class_weights"]),
+            "filters": {**cfg["filters"], **extra.get("filters", {})},
+            "n_clips": extra.get("n_clips", cfg["n_clips"]),
+            "mastering": extra.get("mastering", cfg.get("mastering")),
+            "extra_train": {"table": table, **extra},
+        }
         plan_kw = {"plan_seed": int(extra["plan_seed"]), "id_prefix": f"x{int(extra['plan_seed'])}_"}
         extra_sources = extra.get("sources")
         if extra_sources:
             cfg["splits"] = {"train": 1.0}  # none of these tracks is in validation or test
     mastering = Mastering.from_config(cfg.get("mastering"))
-    storage = Storage.from_config((cfg.get("small") or {}).get("storage") if small else cfg.get("storage"),
-                                  cfg["sample_rate"])
+    storage = Storage.from_config(
+        (cfg.get("small") or {}).get("storage") if small else cfg.get("storage"), cfg["sample_rate"]
+    )
     seed = cfg["seed"] if seed is None else seed
     workers = workers or cfg.get("workers", 2)
     out = Path(out_dir)
@@ -276,12 +336,16 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         n_clips = n_clips or cfg["n_clips"]
         sources = load_sources_config()
         files = collect_sources(sources)
-        noise = screen_noise(sorted((f for f in files if f.role == "noise"), key=lambda f: str(f.path)), out,
-                             NoiseFilter(**cfg.get("noise_filter", {})))
+        noise = screen_noise(
+            sorted((f for f in files if f.role == "noise"), key=lambda f: str(f.path)),
+            out,
+            NoiseFilter(**cfg.get("noise_filter", {})),
+        )
         if extra_sources:
             # music from other packages, all of it for training; the noise bank stays the main one
-            music = [f for f in collect_sources(_extra_sources_config(extra_sources, sources, config))
-                     if f.role == "music"]
+            music = [
+                f for f in collect_sources(_extra_sources_config(extra_sources, sources, config)) if f.role == "music"
+            ]
         else:
             music = [f for f in files if f.role == "music"]
             music += midi_sources([f for f in files if f.role == "midi"], cfg["midi"]["music21_scores"], seed, workers)
@@ -298,7 +362,9 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
         init = (sorted(f.path for f in noise), sr)
         with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=init) as pool, open(rows_log, "a") as fh:
             jobs = [(c, by_id[c.track_id], str(out), sr, clip_s, mastering, storage) for c in todo]
-            for row in tqdm(pool.map(_render_job, jobs, chunksize=4), total=len(jobs), desc="render clips", unit="clip"):
+            for row in tqdm(
+                pool.map(_render_job, jobs, chunksize=4), total=len(jobs), desc="render clips", unit="clip"
+            ):
                 if "error" in row:
                     errors.append(row)
                     continue
@@ -311,16 +377,18 @@ def build_corpus(out_dir: str | Path, config: str | Path = "data.toml", small: b
     manifest.to_csv(out / "manifest.csv", index=False)
     summary = summarise(manifest, tracks, noise, time.time() - t0, cfg, small, seed)
     summary["extra_train"] = cfg.get("extra_train") if extra_train else None
-    summary["noise_files_rejected"] = dict(Counter(r["reason"] for r in _jsonl_read(out / "noise.jsonl")
-                                                   if not r["keep"]))
+    summary["noise_files_rejected"] = dict(
+        Counter(r["reason"] for r in _jsonl_read(out / "noise.jsonl") if not r["keep"])
+    )
     summary["errors"] = errors[:50]
     summary["n_errors"] = len(errors)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def summarise(m: pd.DataFrame, tracks: list[dict], noise: list[SourceFile], seconds: float, cfg: dict,
-              small: bool, seed: int) -> dict:
+def summarise(
+    m: pd.DataFrame, tracks: list[dict], noise: list[SourceFile], seconds: float, cfg: dict, small: bool, seed: int
+) -> dict:
     rejected = Counter()
     for t in tracks:
         rejected.update(t["rejected"])
@@ -331,7 +399,10 @@ def summarise(m: pd.DataFrame, tracks: list[dict], noise: list[SourceFile], seco
         hist, _ = np.histogram(sev, bins=edges)
         table[kind] = {f"{edges[i]:.2f}-{edges[i + 1]:.2f}": int(h) for i, h in enumerate(hist)}
     return {
-        "seed": seed, "small": small, "severity_maps": SEVERITY_MAPS_VERSION, "clips": len(m),
+        "seed": seed,
+        "small": small,
+        "severity_maps": SEVERITY_MAPS_VERSION,
+        "clips": len(m),
         "hours": round(float(m["duration_s"].sum()) / 3600, 2),
         "source_tracks": int(m["source_track"].nunique()),
         "tracks_screened": len(tracks),

@@ -61,8 +61,9 @@ def _label_pool(n: int, cfg: dict, rng: np.random.Generator) -> list[tuple[tuple
     return [labels[i] for i in order]
 
 
-def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int, plan_seed: int | None = None,
-                id_prefix: str = "c") -> list[PlannedClip]:
+def plan_corpus(
+    tracks: list[dict], cfg: dict, n_clips: int, seed: int, plan_seed: int | None = None, id_prefix: str = "c"
+) -> list[PlannedClip]:
     """tracks: dicts with track_id, package, valid_offsets (list of seconds).
 
     ``seed`` fixes the track splits and folds; ``plan_seed`` (default: ``seed``) draws the segments,
@@ -104,6 +105,17 @@ def plan_corpus(tracks: list[dict], cfg: dict, n_clips: int, seed: int, plan_see
         labels = _label_pool(len(slots), cfg, rng)
         for (tid, off), (kinds, sevs, sbin) in zip(slots, labels):
             idx = len(clips)
-            clips.append(PlannedClip(f"{id_prefix}{idx:06d}", split, fold_of[tid], tid, off, kinds, sevs, sbin,
-                                     int(rng.integers(0, 2**31 - 1))))
+            clips.append(
+                PlannedClip(
+                    f"{id_prefix}{idx:06d}",
+                    split,
+                    fold_of[tid],
+                    tid,
+                    off,
+                    kinds,
+                    sevs,
+                    sbin,
+                    int(rng.integers(0, 2**31 - 1)),
+                )
+            )
     return clips

@@ -65,18 +65,23 @@ def limit(audio: np.ndarray, sample_rate: int, threshold_db: float, attack_s: fl
     peak = float(np.abs(x).max())
     if peak == 0.0:
         return x.copy()
-    return numpy_audio_limiter.limit(signal=x.copy(), attack_coeff=_coefficient(attack_s, sample_rate),
-                                     release_coeff=_coefficient(release_s, sample_rate),
-                                     delay=max(round(0.6 * attack_s * sample_rate), 1),
-                                     threshold=peak * 10 ** (threshold_db / 20))
+    return numpy_audio_limiter.limit(
+        signal=x.copy(),
+        attack_coeff=_coefficient(attack_s, sample_rate),
+        release_coeff=_coefficient(release_s, sample_rate),
+        delay=max(round(0.6 * attack_s * sample_rate), 1),
+        threshold=peak * 10 ** (threshold_db / 20),
+    )
 
 
 def draw_settings(rng: np.random.Generator, cfg: Mastering) -> dict:
     """One limiter setting drawn from ``cfg``'s ranges: ``limit_db`` uniform, ``attack_s`` and
     ``release_s`` log-uniform."""
-    return {"limit_db": float(rng.uniform(*cfg.limit_db)),
-            "attack_s": float(math.exp(rng.uniform(*np.log(cfg.attack_s)))),
-            "release_s": float(math.exp(rng.uniform(*np.log(cfg.release_s))))}
+    return {
+        "limit_db": float(rng.uniform(*cfg.limit_db)),
+        "attack_s": float(math.exp(rng.uniform(*np.log(cfg.attack_s)))),
+        "release_s": float(math.exp(rng.uniform(*np.log(cfg.release_s)))),
+    }
 
 
 def master(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, cfg: Mastering) -> tuple[np.ndarray, dict]:
@@ -86,6 +91,9 @@ def master(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, cfg: M
     if cfg.fraction <= 0.0 or rng.uniform() >= cfg.fraction:
         return audio, {}
     drawn = draw_settings(rng, cfg)
-    params = {"limit_db": round(drawn["limit_db"], 2), "attack_s": round(drawn["attack_s"], 5),
-              "release_s": round(drawn["release_s"], 4)}
+    params = {
+        "limit_db": round(drawn["limit_db"], 2),
+        "attack_s": round(drawn["attack_s"], 5),
+        "release_s": round(drawn["release_s"], 4),
+    }
     return limit(audio, sample_rate, params["limit_db"], params["attack_s"], params["release_s"]), params

@@ -36,8 +36,18 @@ GM_PROGRAMS = (
 
 # composers in the music21 corpus, with how many scores to take from each
 CORPUS_COMPOSERS = {
-    "bach": 60, "beethoven": 16, "mozart": 12, "haydn": 8, "monteverdi": 20, "palestrina": 20,
-    "trecento": 10, "schumann": 4, "schubert": 4, "handel": 4, "joplin": 4, "verdi": 4,
+    "bach": 60,
+    "beethoven": 16,
+    "mozart": 12,
+    "haydn": 8,
+    "monteverdi": 20,
+    "palestrina": 20,
+    "trecento": 10,
+    "schumann": 4,
+    "schubert": 4,
+    "handel": 4,
+    "joplin": 4,
+    "verdi": 4,
 }
 
 
@@ -114,9 +124,27 @@ def render_midi(midi: Path, dest: Path, gain: float, reverb: bool, chorus: bool,
     """
     if shutil.which("fluidsynth") is None:
         raise RenderError("fluidsynth is not installed (Debian package fluidsynth)")
-    cmd = ["fluidsynth", "-ni", "-q", "-g", f"{gain:.3f}", "-r", str(sample_rate),
-           "-R", "1" if reverb else "0", "-C", "1" if chorus else "0",
-           "-T", "raw", "-O", "s16", "-F", "-", soundfont(), str(midi)]
+    cmd = [
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-g",
+        f"{gain:.3f}",
+        "-r",
+        str(sample_rate),
+        "-R",
+        "1" if reverb else "0",
+        "-C",
+        "1" if chorus else "0",
+        "-T",
+        "raw",
+        "-O",
+        "s16",
+        "-F",
+        "-",
+        soundfont(),
+        str(midi),
+    ]
     limit = int(MAX_SECONDS * 1.25 * sample_rate) * 4
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     chunks, got = [], 0
@@ -148,8 +176,11 @@ def render_source(src: str, kind: str, out_dir: Path, name: str, seed: int) -> t
     if dest.exists() and sidecar.exists():  # rendered before: reuse without parsing the score again
         return dest, json.loads(sidecar.read_text())
     midi = out_dir / f"{name}.{os.getpid()}.mid"
-    render = {"gain": round(float(rng.uniform(0.2, 0.5)), 3), "reverb": bool(rng.random() < 0.7),
-              "chorus": bool(rng.random() < 0.5)}
+    render = {
+        "gain": round(float(rng.uniform(0.2, 0.5)), 3),
+        "reverb": bool(rng.random() < 0.7),
+        "chorus": bool(rng.random() < 0.5),
+    }
     params = score_to_midi(src, midi, rng)  # MIDI files are re-instrumented the same way
     params.update(render)
     failed = out_dir / f"{name}.failed"

@@ -44,7 +44,7 @@ def _expand_braces(pattern: str) -> list[str]:
         return [pattern]
     out = []
     for alt in m.group(1).split(","):
-        out.extend(_expand_braces(pattern[: m.start()] + alt + pattern[m.end():]))
+        out.extend(_expand_braces(pattern[: m.start()] + alt + pattern[m.end() :]))
     return out
 
 
@@ -102,8 +102,10 @@ def _glob(pkg_root: Path, patterns: list[str], reserved_files: set[str]) -> list
     for pat in patterns:
         for p in _expand_braces(pat):
             for f in sorted(pkg_root.glob(p)):
-                if f.is_file() and f.name not in reserved_files and (
-                    f.suffix.lower() in AUDIO_EXTS or f.suffix.lower() in (".mid", ".midi")
+                if (
+                    f.is_file()
+                    and f.name not in reserved_files
+                    and (f.suffix.lower() in AUDIO_EXTS or f.suffix.lower() in (".mid", ".midi"))
                 ):
                     out.append((f, str(f.relative_to(pkg_root))))
     return out

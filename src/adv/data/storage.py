@@ -21,8 +21,13 @@ import soundfile as sf
 from adv.errors import ConfigError
 
 #: format name -> (file suffix, soundfile subtype)
-FORMATS = {"flac16": (".flac", "PCM_16"), "flac24": (".flac", "PCM_24"), "wav16": (".wav", "PCM_16"),
-           "wav24": (".wav", "PCM_24"), "wavfloat": (".wav", "FLOAT")}
+FORMATS = {
+    "flac16": (".flac", "PCM_16"),
+    "flac24": (".flac", "PCM_24"),
+    "wav16": (".wav", "PCM_16"),
+    "wav24": (".wav", "PCM_24"),
+    "wavfloat": (".wav", "FLOAT"),
+}
 _STREAM = 0x5702A6E  # the storage draws' own stream beside the clip's seed
 
 

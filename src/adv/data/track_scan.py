@@ -92,7 +92,7 @@ def scan_track(path: str, clip_seconds: float, filters: Filters) -> TrackScan:
             scan.rejected["low_bitrate_source"] = 1
             return scan
     for start in range(0, audio.shape[1] - win + 1, hop):
-        problems = window_problems(audio[:, start:start + win], sr, filters)
+        problems = window_problems(audio[:, start : start + win], sr, filters)
         if problems:
             for r in problems:
                 scan.rejected[r] = scan.rejected.get(r, 0) + 1

@@ -33,8 +33,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {k: tuple(m.VARIANTS) for k, m in _MODULE
 KINDS: tuple[str, ...] = tuple(GENERATORS)
 
 
-def apply_distortion(kind: str, audio: np.ndarray, sr: int, severity: float, rng: np.random.Generator,
-                     **kw) -> tuple[np.ndarray, dict]:
+def apply_distortion(
+    kind: str, audio: np.ndarray, sr: int, severity: float, rng: np.random.Generator, **kw
+) -> tuple[np.ndarray, dict]:
     """Applies the generator of ``kind``; keywords (``variant=``, ``noise_bank=``, ...) pass through."""
     try:
         generator = GENERATORS[kind]
@@ -45,5 +46,17 @@ def apply_distortion(kind: str, audio: np.ndarray, sr: int, severity: float, rng
 
 from adv.distortions.combine import CHAIN_ORDER, apply_combination  # noqa: E402
 
-__all__ = ["SEVERITY_MAPS_VERSION", "GENERATORS", "VARIANTS", "KINDS", "CHAIN_ORDER", "apply_distortion", "apply_combination",
-           "clipping", "mp3", "noise", "eq", "phase"]
+__all__ = [
+    "SEVERITY_MAPS_VERSION",
+    "GENERATORS",
+    "VARIANTS",
+    "KINDS",
+    "CHAIN_ORDER",
+    "apply_distortion",
+    "apply_combination",
+    "clipping",
+    "mp3",
+    "noise",
+    "eq",
+    "phase",
+]

@@ -45,8 +45,9 @@ def _db(v: float) -> float | None:
     return float(20.0 * math.log10(v)) if v > 0 else None
 
 
-def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, **kwargs) -> tuple[np.ndarray, dict]:
+def apply(
+    audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator, variant: str | None = None, **kwargs
+) -> tuple[np.ndarray, dict]:
     """Clips ``audio`` [C, N]; returns (float32 [C, N], params)."""
     x = _check(audio, severity).astype(np.float64)
     severity = float(severity)
@@ -60,8 +61,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     mag = np.abs(x)
     peak = float(mag.max())
     if target <= 0.0 or peak <= 0.0:
-        params.update(clipped_fraction=0.0, threshold=peak, threshold_dbfs=_db(peak),
-                      gain_db=0.0, unchanged=True)
+        params.update(clipped_fraction=0.0, threshold=peak, threshold_dbfs=_db(peak), gain_db=0.0, unchanged=True)
         if headroom is not None:
             params["headroom_ratio"] = headroom
         if out_peak_db is not None:
@@ -80,8 +80,13 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         gain = 1.0 / ceiling
         y *= gain
         measured = float(np.mean(above))
-        params.update(headroom_ratio=headroom, drive=1.0 / (w * gain) if w > 0 else None,
-                      knee=thr * gain, knee_dbfs=_db(thr * gain), ceiling_dbfs=0.0)
+        params.update(
+            headroom_ratio=headroom,
+            drive=1.0 / (w * gain) if w > 0 else None,
+            knee=thr * gain,
+            knee_dbfs=_db(thr * gain),
+            ceiling_dbfs=0.0,
+        )
     else:
         y = np.clip(x, -thr, thr)
         level = 1.0 if variant == "hard" else 10.0 ** (out_peak_db / 20.0)

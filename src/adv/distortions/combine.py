@@ -18,8 +18,9 @@ import numpy as np
 CHAIN_ORDER: tuple[str, ...] = ("eq", "phase", "noise", "clipping", "mp3")
 
 
-def apply_combination(kinds_and_severities: list[tuple[str, float]], audio: np.ndarray, sr: int,
-                      rng: np.random.Generator, **kw) -> tuple[np.ndarray, list[dict]]:
+def apply_combination(
+    kinds_and_severities: list[tuple[str, float]], audio: np.ndarray, sr: int, rng: np.random.Generator, **kw
+) -> tuple[np.ndarray, list[dict]]:
     """Applies each (kind, severity) in chain order; returns (audio, param dicts in applied order)."""
     from adv.distortions import GENERATORS
 

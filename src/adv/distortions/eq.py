@@ -62,7 +62,7 @@ KIND = "eq"
 VARIANTS = ("telephone", "underwater", "tinny", "shelf_peak", "cabinet", "band_limit", "bass_cut", "resonance")
 FILTER_VARIANTS = ("telephone", "underwater", "tinny", "cabinet", "band_limit", "bass_cut")
 MAX_MAKEUP_DB = 20.0
-STOP_DB = (4.0, 40.0)     # filter variants: stop-band attenuation just above severity 0 and at 1
+STOP_DB = (4.0, 40.0)  # filter variants: stop-band attenuation just above severity 0 and at 1
 GAIN_SCALE = (0.35, 1.0)  # shelf_peak: share of the drawn dB gains just above severity 0 and at 1
 RESONANCE_DB = (6.0, 18.0)  # resonance: peak gain just above severity 0 and at 1
 
@@ -111,12 +111,16 @@ def shelf(freq: float, gain_db: float, sr: int, high: bool) -> np.ndarray:
     alpha = math.sin(w0) / 2 * math.sqrt(2.0)
     k = 2 * math.sqrt(big_a) * alpha
     s = -1.0 if high else 1.0  # the high shelf mirrors the signs of the cosine terms
-    b = [big_a * ((big_a + 1) - s * (big_a - 1) * c + k),
-         s * 2 * big_a * ((big_a - 1) - s * (big_a + 1) * c),
-         big_a * ((big_a + 1) - s * (big_a - 1) * c - k)]
-    a = [(big_a + 1) + s * (big_a - 1) * c + k,
-         -s * 2 * ((big_a - 1) + s * (big_a + 1) * c),
-         (big_a + 1) + s * (big_a - 1) * c - k]
+    b = [
+        big_a * ((big_a + 1) - s * (big_a - 1) * c + k),
+        s * 2 * big_a * ((big_a - 1) - s * (big_a + 1) * c),
+        big_a * ((big_a + 1) - s * (big_a - 1) * c - k),
+    ]
+    a = [
+        (big_a + 1) + s * (big_a - 1) * c + k,
+        -s * 2 * ((big_a - 1) + s * (big_a + 1) * c),
+        (big_a + 1) + s * (big_a - 1) * c - k,
+    ]
     return _norm(b, a)
 
 
@@ -156,13 +160,16 @@ def _design(variant: str, rng: np.random.Generator, sr: int, severity: float) ->
             g = float(signs[2 + j] * rng.uniform(6, 18))
             if j < n_peaks:
                 peaks.append({"freq_hz": _clamp_hz(f, sr), "q": q, "full_gain_db": g, "gain_db": g * scale})
-        rows = [shelf(_clamp_hz(low_f, sr), low_g * scale / 2, sr, high=False),
-                shelf(_clamp_hz(high_f, sr), high_g * scale / 2, sr, high=True)]
+        rows = [
+            shelf(_clamp_hz(low_f, sr), low_g * scale / 2, sr, high=False),
+            shelf(_clamp_hz(high_f, sr), high_g * scale / 2, sr, high=True),
+        ]
         rows += [peaking(p["freq_hz"], p["q"], p["gain_db"] / 2, sr) for p in peaks]
-        info = {"low_shelf": {"freq_hz": _clamp_hz(low_f, sr), "full_gain_db": low_g, "gain_db": low_g * scale},
-                "high_shelf": {"freq_hz": _clamp_hz(high_f, sr), "full_gain_db": high_g,
-                               "gain_db": high_g * scale},
-                "peaks": peaks}
+        info = {
+            "low_shelf": {"freq_hz": _clamp_hz(low_f, sr), "full_gain_db": low_g, "gain_db": low_g * scale},
+            "high_shelf": {"freq_hz": _clamp_hz(high_f, sr), "full_gain_db": high_g, "gain_db": high_g * scale},
+            "peaks": peaks,
+        }
         return np.stack(rows), info
     if variant == "resonance":
         f = _clamp_hz(float(math.exp(rng.uniform(math.log(100), math.log(8000)))), sr)
@@ -186,8 +193,11 @@ def _design(variant: str, rng: np.random.Generator, sr: int, severity: float) ->
             q, g = float(rng.uniform(2, 8)), float(rng.uniform(4, 10))
             if j < n_res:
                 res.append({"freq_hz": _clamp_hz(f, sr), "q": q, "gain_db": g})
-        dip = {"freq_hz": _clamp_hz(float(math.exp(rng.uniform(math.log(400), math.log(1500)))), sr),
-               "q": float(rng.uniform(1, 4)), "gain_db": -float(rng.uniform(6, 12))}
+        dip = {
+            "freq_hz": _clamp_hz(float(math.exp(rng.uniform(math.log(400), math.log(1500)))), sr),
+            "q": float(rng.uniform(1, 4)),
+            "gain_db": -float(rng.uniform(6, 12)),
+        }
         rows += [peaking(r["freq_hz"], r["q"], r["gain_db"] / 2, sr)[None, :] for r in res]
         rows.append(peaking(dip["freq_hz"], dip["q"], dip["gain_db"] / 2, sr)[None, :])
         return np.concatenate(rows), {"low_hz": lo, "high_hz": hi, "resonances": res, "dip": dip}
@@ -215,8 +225,9 @@ def log_spectral_distance(a: np.ndarray, b: np.ndarray, sample_rate: int) -> flo
     return float(np.mean(np.abs(10 * np.log10((pb[use] + floor) / (pa[use] + floor)))))
 
 
-def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, **kwargs) -> tuple[np.ndarray, dict]:
+def apply(
+    audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator, variant: str | None = None, **kwargs
+) -> tuple[np.ndarray, dict]:
     """Colours ``audio`` [C, N] with an EQ curve; returns (float32 [C, N], params)."""
     x = _check(audio, severity).astype(np.float64)
     severity = float(severity)

@@ -89,8 +89,8 @@ _FFMPEG_CODECS = {
 # were typically made at reduced sample rates, so the codec rate drops with the bitrate.
 _VORBIS_RATES = ((48, 44100), (40, 32000), (0, 22050))
 _LAME_RANGE = (128.0, 32.0)
-LAME_QUALITIES = (2, 5, 7)           # lame -q: 2 = slow and careful ... 7 = fast (audiomentations' default)
-NATIVE_RATE_P = 0.5                  # share of LAME encodes where lame picks its own rate (see the docstring)
+LAME_QUALITIES = (2, 5, 7)  # lame -q: 2 = slow and careful ... 7 = fast (audiomentations' default)
+NATIVE_RATE_P = 0.5  # share of LAME encodes where lame picks its own rate (see the docstring)
 RESAMPLERS = ("soxr_hq", "soxr_qq", "linear")
 _MAX_LAG = 4096
 _TIMEOUT_S = 300
@@ -102,8 +102,7 @@ def ffmpeg_encoders() -> frozenset[str]:
     if _FFMPEG is None:
         return frozenset()
     try:
-        proc = subprocess.run([_FFMPEG, "-hide_banner", "-encoders"], capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run([_FFMPEG, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     names = set()
@@ -161,8 +160,9 @@ def _run(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"{os.path.basename(cmd[0])} failed (exit {proc.returncode}): "
-                           f"{msg[-1] if msg else 'no message'}")
+        raise RuntimeError(
+            f"{os.path.basename(cmd[0])} failed (exit {proc.returncode}): {msg[-1] if msg else 'no message'}"
+        )
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -171,8 +171,15 @@ def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, n - x.shape[1])))
 
 
-def _codec_roundtrip(stereo: np.ndarray, variant: str, kbps: int, rate: int, tmpdir: str,
-                     lame_quality: int = 2, native_rate: bool = False) -> tuple[np.ndarray, int]:
+def _codec_roundtrip(
+    stereo: np.ndarray,
+    variant: str,
+    kbps: int,
+    rate: int,
+    tmpdir: str,
+    lame_quality: int = 2,
+    native_rate: bool = False,
+) -> tuple[np.ndarray, int]:
     """Encodes and decodes one [2, M] block given at ``rate``; returns the decoded [2, D] and its rate
     (``rate``, or with ``native_rate`` the rate LAME chose, which the decoder keeps)."""
     src = os.path.join(tmpdir, "in.wav")
@@ -185,12 +192,53 @@ def _codec_roundtrip(stereo: np.ndarray, variant: str, kbps: int, rate: int, tmp
     else:
         encoder, _, ext, _, _ = _FFMPEG_CODECS[variant]
         enc = os.path.join(tmpdir, "enc" + ext)
-        _run([_FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", src,
-              "-c:a", encoder, "-b:a", f"{kbps}k", "-ar", str(rate), "-ac", "2", "-threads", "1", enc])
+        _run(
+            [
+                _FFMPEG,
+                "-nostdin",
+                "-hide_banner",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                src,
+                "-c:a",
+                encoder,
+                "-b:a",
+                f"{kbps}k",
+                "-ar",
+                str(rate),
+                "-ac",
+                "2",
+                "-threads",
+                "1",
+                enc,
+            ]
+        )
     dec = os.path.join(tmpdir, "dec.wav")
     out_rate = [] if native_rate else ["-ar", str(rate)]
-    _run([_FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", enc, "-map", "0:a:0",
-          *out_rate, "-ac", "2", "-f", "wav", "-acodec", "pcm_f32le", dec])
+    _run(
+        [
+            _FFMPEG,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            enc,
+            "-map",
+            "0:a:0",
+            *out_rate,
+            "-ac",
+            "2",
+            "-f",
+            "wav",
+            "-acodec",
+            "pcm_f32le",
+            dec,
+        ]
+    )
     data, dec_rate = sf.read(dec, dtype="float32", always_2d=True)
     return np.ascontiguousarray(data.T), int(dec_rate)
 
@@ -233,7 +281,7 @@ def estimate_lag(reference: np.ndarray, decoded: np.ndarray, max_lag: int = _MAX
         return 0, 0.0
     xc = signal.correlate(b, a, mode="full", method="fft")  # index n-1 <-> lag 0
     lag_range = min(max_lag, n - 1)
-    window = xc[n - 1 - lag_range: n + lag_range]
+    window = xc[n - 1 - lag_range : n + lag_range]
     k = int(np.argmax(window))
     best, at_zero = float(window[k] / denom), float(window[lag_range] / denom)
     if k != lag_range and best >= 0.2 and best > 1.25 * max(at_zero, 0.0):
@@ -272,9 +320,16 @@ def effective_cutoff_hz(clean: np.ndarray, coded: np.ndarray, sample_rate: int, 
     return float(f[idx[-1]])
 
 
-def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, native_rate: bool | None = None, resampler: str | None = None,
-          **kwargs) -> tuple[np.ndarray, dict]:
+def apply(
+    audio: np.ndarray,
+    sample_rate: int,
+    severity: float,
+    rng: np.random.Generator,
+    variant: str | None = None,
+    native_rate: bool | None = None,
+    resampler: str | None = None,
+    **kwargs,
+) -> tuple[np.ndarray, dict]:
     """Round-trips ``audio`` [C, N] through a lossy codec; returns (float32 [C, N], params).
     ``native_rate`` / ``resampler`` fix the LAME options that are otherwise drawn (tests)."""
     x = _check(audio, severity)
@@ -300,22 +355,29 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     dec_rates: list[int] = []
     with tempfile.TemporaryDirectory(prefix="adv_codec_") as tmpdir:
         for start in range(0, channels, 2):
-            block = x[start:start + 2]
+            block = x[start : start + 2]
             mono = block.shape[0] == 1
             stereo = np.repeat(block, 2, axis=0) if mono else block
             up = resample(stereo, sample_rate, rate)
             m = up.shape[1]
             peak = float(np.max(np.abs(up))) if up.size else 0.0
             gain = 0.98 / peak if peak > 0.98 else 1.0
-            decoded, dec_rate = _codec_roundtrip(up * gain, variant, kbps, rate, tmpdir,
-                                                 lame_opts.get("lame_quality", 2), lame_opts.get("native_rate", False))
+            decoded, dec_rate = _codec_roundtrip(
+                up * gain,
+                variant,
+                kbps,
+                rate,
+                tmpdir,
+                lame_opts.get("lame_quality", 2),
+                lame_opts.get("native_rate", False),
+            )
             dec_rates.append(dec_rate)
             if dec_rate != rate:  # lame chose a lower rate: back to the codec rate with the drawn resampler
                 decoded = resample_back(decoded, dec_rate, rate, lame_opts["resampler"])
             lag, corr = estimate_lag(up, decoded)
             decoded = _fit_length(_shift(decoded, lag), m) / gain
             back = _fit_length(resample(decoded, rate, sample_rate), n)
-            out[start:start + 2] = back.mean(axis=0, keepdims=True) if mono else back
+            out[start : start + 2] = back.mean(axis=0, keepdims=True) if mono else back
             lags.append(lag)
             corrs.append(corr)
             gains.append(gain)

@@ -76,7 +76,7 @@ def active_power(audio: np.ndarray, sample_rate: int, range_db: float = _ACTIVE_
     n_full = n // frame
     powers = [sq[: n_full * frame].reshape(n_full, frame).mean(axis=1)] if n_full else []
     if n - n_full * frame > 0:
-        powers.append(np.array([sq[n_full * frame:].mean()]))
+        powers.append(np.array([sq[n_full * frame :].mean()]))
     weights = np.full(n_full, frame, dtype=np.float64)
     if n - n_full * frame > 0:
         weights = np.append(weights, n - n_full * frame)
@@ -91,8 +91,9 @@ def active_power(audio: np.ndarray, sample_rate: int, range_db: float = _ACTIVE_
 # synthetic noises
 
 
-def coloured_noise(rng: np.random.Generator, channels: int, n: int, sample_rate: int, exponent: float,
-                   common_fraction: float = 0.0) -> np.ndarray:
+def coloured_noise(
+    rng: np.random.Generator, channels: int, n: int, sample_rate: int, exponent: float, common_fraction: float = 0.0
+) -> np.ndarray:
     """Gaussian noise [C, n] with power spectrum ~ 1/f**exponent (flat below 20 Hz, no DC), unit RMS.
 
     ``common_fraction`` of each channel's power is shared between the channels.
@@ -140,8 +141,15 @@ def mains_hum(rng: np.random.Generator, channels: int, n: int, sample_rate: int)
     mono = hum + 10 ** (buzz_db / 20) * buzz
     out = ch_gain[:, None] * mono[None, :] + 0.01 * floor
     out /= float(np.sqrt(np.mean(out * out)))
-    info = {"mains_hz": mains, "hum_f0_hz": f0, "harmonics": n_harm, "harmonic_decay": decay,
-            "second_harmonic_gain": second, "buzz_db": buzz_db, "channel_gains": [float(g) for g in ch_gain]}
+    info = {
+        "mains_hz": mains,
+        "hum_f0_hz": f0,
+        "harmonics": n_harm,
+        "harmonic_decay": decay,
+        "second_harmonic_gain": second,
+        "buzz_db": buzz_db,
+        "channel_gains": [float(g) for g in ch_gain],
+    }
     return out, info
 
 
@@ -153,7 +161,7 @@ def _loop(x: np.ndarray, n: int, start: int, fade: int) -> np.ndarray:
     """``n`` samples of ``x`` [C, L] from ``start`` on, looping with equal-power crossfades."""
     length = x.shape[1]
     if start + n <= length:
-        return x[:, start:start + n].copy()
+        return x[:, start : start + n].copy()
     fade = min(fade, length // 4)
     step = length - fade
     copies = 1 + math.ceil(max(0, start + n - length) / step)
@@ -166,9 +174,9 @@ def _loop(x: np.ndarray, n: int, start: int, fade: int) -> np.ndarray:
             if j > 0:
                 seg[:, :fade] *= ramp
             if j < copies - 1:
-                seg[:, length - fade:] *= ramp[::-1]
-        out[:, j * step:j * step + length] += seg
-    return out[:, start:start + n]
+                seg[:, length - fade :] *= ramp[::-1]
+        out[:, j * step : j * step + length] += seg
+    return out[:, start : start + n]
 
 
 class NoiseBank:
@@ -256,10 +264,15 @@ class NoiseBank:
         if channels == 2 and swap:
             out = out[::-1]
         out = np.ascontiguousarray(out * 10 ** (gain_db / 20), dtype=np.float32)
-        info = {"noise_file": str(self.paths[i]), "noise_file_index": i,
-                "noise_offset_s": start / self.sample_rate, "noise_looped": bool(length < start + n_samples),
-                "noise_file_channels": int(src_ch), "noise_channels_swapped": bool(channels == 2 and swap),
-                "noise_bank_gain_db": gain_db}
+        info = {
+            "noise_file": str(self.paths[i]),
+            "noise_file_index": i,
+            "noise_offset_s": start / self.sample_rate,
+            "noise_looped": bool(length < start + n_samples),
+            "noise_file_channels": int(src_ch),
+            "noise_channels_swapped": bool(channels == 2 and swap),
+            "noise_bank_gain_db": gain_db,
+        }
         return out, info
 
     def sample(self, rng: np.random.Generator, n_samples: int, channels: int = 2) -> np.ndarray:
@@ -284,12 +297,21 @@ def _synthetic(rng: np.random.Generator, variant: str, channels: int, n: int, sr
         return mains_hum(rng, channels, n, sr)
     rho = float(rng.uniform(0.0, 0.3)) if channels > 1 else 0.0
     exponent = {"white": 0.0, "pink": 1.0, "brown": 2.0}[variant]
-    return coloured_noise(rng, channels, n, sr, exponent, rho), {"spectral_exponent": exponent,
-                                                                   "channel_common_fraction": rho}
+    return coloured_noise(rng, channels, n, sr, exponent, rho), {
+        "spectral_exponent": exponent,
+        "channel_common_fraction": rho,
+    }
 
 
-def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, noise_bank: NoiseBank | None = None, **kwargs) -> tuple[np.ndarray, dict]:
+def apply(
+    audio: np.ndarray,
+    sample_rate: int,
+    severity: float,
+    rng: np.random.Generator,
+    variant: str | None = None,
+    noise_bank: NoiseBank | None = None,
+    **kwargs,
+) -> tuple[np.ndarray, dict]:
     """Adds noise to ``audio`` [C, N] at ``snr_db = MAX_SNR_DB * (1 - severity)``; returns (float32 [C, N], params)."""
     x = _check(audio, severity).astype(np.float64)
     severity = float(severity)
@@ -311,8 +333,11 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
                 noise = None
         if noise is None:
             used = str(SYNTHETIC_HISS[int(rng.integers(len(SYNTHETIC_HISS)))])
-            info = {"fallback_reason": "no noise bank" if noise_bank is None or len(noise_bank) == 0
-                    else "noise bank unusable"}
+            info = {
+                "fallback_reason": "no noise bank"
+                if noise_bank is None or len(noise_bank) == 0
+                else "noise bank unusable"
+            }
     if noise is None:
         noise, extra = _synthetic(rng, used, channels, n, sample_rate)
         info.update(extra)

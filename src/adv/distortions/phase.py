@@ -76,8 +76,8 @@ POLARITY_TOP_HZ = 4000.0
 DELAY_MIN_MS, DELAY_MAX_MS = 0.25, 2.0
 MS_MIN_STRENGTH = 0.3
 ALLPASS_RADIUS = 0.7
-PHASER_MIX = (0.35, 1.0)   # wet mix just above severity 0 and at 1
-PHASER_BLOCK_S = 0.004     # the sweep is updated every 4 ms
+PHASER_MIX = (0.35, 1.0)  # wet mix just above severity 0 and at 1
+PHASER_BLOCK_S = 0.004  # the sweep is updated every 4 ms
 
 
 def _pick_variant(rng: np.random.Generator, variant: str | None) -> str:
@@ -113,8 +113,9 @@ def _allpass_sections(freqs: np.ndarray, radius: float, sr: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def phaser_channel(x: np.ndarray, sr: int, stages: int, centre_hz: float, depth_oct: float, rate_hz: float,
-                   phase0: float, mix: float) -> np.ndarray:
+def phaser_channel(
+    x: np.ndarray, sr: int, stages: int, centre_hz: float, depth_oct: float, rate_hz: float, phase0: float, mix: float
+) -> np.ndarray:
     """``(x + mix * A(x)) / (1 + mix)`` with ``A`` a cascade of first-order all-pass stages whose break
     frequency sweeps sinusoidally (coefficients held for PHASER_BLOCK_S, filter state carried over)."""
     block = max(1, int(round(PHASER_BLOCK_S * sr)))
@@ -126,7 +127,7 @@ def phaser_channel(x: np.ndarray, sr: int, stages: int, centre_hz: float, depth_
         w = math.tan(math.pi * min(f, 0.45 * sr) / sr)
         a = (w - 1.0) / (w + 1.0)
         sos = np.tile([a, 1.0, 0.0, 1.0, a, 0.0], (stages, 1))
-        wet[start:start + block], zi = signal.sosfilt(sos, x[start:start + block], zi=zi)
+        wet[start : start + block], zi = signal.sosfilt(sos, x[start : start + block], zi=zi)
     return (x + mix * wet) / (1.0 + mix)
 
 
@@ -140,8 +141,9 @@ def _fractional_delay(x: np.ndarray, delay_samples: float) -> np.ndarray:
     return np.fft.irfft(spec, m)[..., :n]
 
 
-def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator,
-          variant: str | None = None, **kwargs) -> tuple[np.ndarray, dict]:
+def apply(
+    audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.Generator, variant: str | None = None, **kwargs
+) -> tuple[np.ndarray, dict]:
     """Damages the stereo image of ``audio`` [C, N]; returns (float32 [max(C, 2), N], params)."""
     src = _check(audio, severity)
     severity = float(severity)
@@ -150,8 +152,13 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
     x = np.repeat(src, 2, axis=0).astype(np.float64) if duplicated else src.astype(np.float64)
     n = x.shape[1]
     ch = int(rng.integers(2))
-    params: dict = {"kind": KIND, "variant": variant, "severity": severity,
-                    "channel": "left" if ch == 0 else "right", "mono_input_duplicated": bool(duplicated)}
+    params: dict = {
+        "kind": KIND,
+        "variant": variant,
+        "severity": severity,
+        "channel": "left" if ch == 0 else "right",
+        "mono_input_duplicated": bool(duplicated),
+    }
     y = x.copy()
     pair = x[:2]
 
@@ -171,8 +178,7 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         delay_ms = DELAY_MIN_MS * (DELAY_MAX_MS / DELAY_MIN_MS) ** severity
         d = delay_ms * 1e-3 * sample_rate
         y[ch] = _fractional_delay(pair[ch], d)
-        params.update(delay_ms=float(delay_ms), delay_samples=float(d),
-                      first_notch_hz=float(1000.0 / (2 * delay_ms)))
+        params.update(delay_ms=float(delay_ms), delay_samples=float(d), first_notch_hz=float(1000.0 / (2 * delay_ms)))
     elif variant == "ms_cancel":
         a_db, b_db = float(rng.uniform(15, 25)), float(rng.uniform(3, 9))
         ap_freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=8))
@@ -192,17 +198,26 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         p_out = float(np.mean(left * left + right * right) / 2)
         k = math.sqrt(p_in / p_out) if p_out > 0 else 1.0
         y[0], y[1] = k * left, k * right
-        params.update(mid_gain_db=-a_db * k_sev, side_gain_db=b_db * k_sev, strength=k_sev,
-                      full_mid_cut_db=a_db, full_side_boost_db=b_db,
-                      level_match_db=float(20 * math.log10(k)) if k > 0 else 0.0, pseudo_side=bool(pseudo))
+        params.update(
+            mid_gain_db=-a_db * k_sev,
+            side_gain_db=b_db * k_sev,
+            strength=k_sev,
+            full_mid_cut_db=a_db,
+            full_side_boost_db=b_db,
+            level_match_db=float(20 * math.log10(k)) if k > 0 else 0.0,
+            pseudo_side=bool(pseudo),
+        )
     elif variant == "allpass":
         freqs = np.exp(rng.uniform(math.log(100), math.log(8000), size=MAX_ALLPASS_SECTIONS))
         n_sec = int(math.ceil(floored_strength(severity, MIN_ALLPASS_SECTIONS, MAX_ALLPASS_SECTIONS)))
         radius = ALLPASS_RADIUS
         if n_sec > 0:
             y[ch] = signal.sosfilt(_allpass_sections(freqs[:n_sec], radius, sample_rate), pair[ch])
-        params.update(sections=n_sec, pole_radius=float(radius),
-                      centre_freqs_hz=[float(min(f, 0.45 * sample_rate)) for f in freqs[:n_sec]])
+        params.update(
+            sections=n_sec,
+            pole_radius=float(radius),
+            centre_freqs_hz=[float(min(f, 0.45 * sample_rate)) for f in freqs[:n_sec]],
+        )
     elif variant == "phaser":
         stages = int(rng.choice([4, 6, 8]))
         centre = float(math.exp(rng.uniform(math.log(300), math.log(3000))))
@@ -213,6 +228,9 @@ def apply(audio: np.ndarray, sample_rate: int, severity: float, rng: np.random.G
         params.update(stages=stages, centre_hz=centre, depth_oct=depth, rate_hz=rate, mix=mix)
 
     y32 = np.nan_to_num(y).astype(np.float32)
-    params.update(mono_loss_db=mono_loss_db(x, y32), lr_correlation_before=lr_correlation(x),
-                  lr_correlation_after=lr_correlation(y32))
+    params.update(
+        mono_loss_db=mono_loss_db(x, y32),
+        lr_correlation_before=lr_correlation(x),
+        lr_correlation_after=lr_correlation(y32),
+    )
     return y32, params

@@ -37,8 +37,14 @@ from adv.features.window_features import window_features
 from adv.levels import PEAK_RANGE_DBFS, apply_gain_db, match_training_level
 from adv.models.frontend import LogMelFrontEnd
 
-FRONTEND_DEFAULTS = {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
-                     "fmin": 50.0, "fmax": 14000.0}
+FRONTEND_DEFAULTS = {
+    "sample_rate": 32000,
+    "window_size": 1024,
+    "hop_size": 320,
+    "mel_bins": 64,
+    "fmin": 50.0,
+    "fmax": 14000.0,
+}
 
 
 def labels_from_manifest(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -87,38 +93,50 @@ def check_level_settings(folder: Path, level: dict) -> None:
         raise CacheMismatchError(
             f"{folder}: feature cache made with level settings {found or '(none: made before level matching)'}, "
             f"this run wants {level}; point `features` (--features) at another folder, or delete this one to "
-            "rebuild it")
+            "rebuild it"
+        )
 
 
-def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_seconds: float = 10.0, batch: int = 16,
-                  level: dict | None = None) -> None:
+def extract_split(
+    corpus: Path,
+    m: pd.DataFrame,
+    out: Path,
+    fe: dict,
+    clip_seconds: float = 10.0,
+    batch: int = 16,
+    level: dict | None = None,
+) -> None:
     level = level or level_settings()
     out.mkdir(parents=True, exist_ok=True)
     check_level_settings(out, level)
     if (out / "index.csv").exists():
         return
-    level_gain = np.array([clip_gain_db(c, tuple(level["train_gain_db"]), level["seed"]) for c in m["clip_id"]],
-                          np.float32)
+    level_gain = np.array(
+        [clip_gain_db(c, tuple(level["train_gain_db"]), level["seed"]) for c in m["clip_id"]], np.float32
+    )
     match_gain = np.zeros(len(m), np.float32)
     frontend = LogMelFrontEnd(**fe).eval()
     n = len(m)
     sr = fe["sample_rate"]
     frames = int(clip_seconds * sr) // fe["hop_size"] + 1
-    logmel = np.lib.format.open_memmap(out / "logmel.tmp.npy", mode="w+", dtype=np.float16, shape=(n, frames, fe["mel_bins"]))
+    logmel = np.lib.format.open_memmap(
+        out / "logmel.tmp.npy", mode="w+", dtype=np.float16, shape=(n, frames, fe["mel_bins"])
+    )
     signal = np.zeros((n, len(FEATURE_NAMES)), np.float32)
     rows = list(m.itertuples())
     with torch.inference_mode():
         for start in tqdm(range(0, n, batch), desc=f"features {out.name}", unit="batch"):
-            chunk = rows[start:start + batch]
+            chunk = rows[start : start + batch]
             monos = []
             for i, r in enumerate(chunk):  # the function analyze() runs on each window (train/serve parity)
                 audio, rate = load_clip(corpus, r)
-                m_, signal[start + i], match_gain[start + i] = window_features(audio, rate, sr,
-                                                                                float(level_gain[start + i]))
+                m_, signal[start + i], match_gain[start + i] = window_features(
+                    audio, rate, sr, float(level_gain[start + i])
+                )
                 monos.append(m_)
             mono = torch.from_numpy(np.stack(monos))
             mel = frontend(mono).squeeze(1).numpy()  # [B, T, mel]
-            logmel[start:start + len(chunk)] = mel[:, :frames].astype(np.float16)
+            logmel[start : start + len(chunk)] = mel[:, :frames].astype(np.float16)
     logmel.flush()
     del logmel
     (out / "logmel.tmp.npy").replace(out / "logmel.npy")
@@ -126,17 +144,23 @@ def extract_split(corpus: Path, m: pd.DataFrame, out: Path, fe: dict, clip_secon
     np.save(out / "signal.npy", signal)
     np.save(out / "labels.npy", labels)
     np.save(out / "severity.npy", sev)
-    (out / "meta.json").write_text(json.dumps({"classes": CLASSES, "signal_features": FEATURE_NAMES,
-                                               "frontend": fe, "level": level}))
+    (out / "meta.json").write_text(
+        json.dumps({"classes": CLASSES, "signal_features": FEATURE_NAMES, "frontend": fe, "level": level})
+    )
     index = m[["clip_id", "labels", "source_track", "fold", "variants"] + [f"sev_{k}" for k in DISTORTION_KINDS]].copy()
     index["level_gain_db"] = np.round(level_gain, 3)
     index["match_gain_db"] = np.round(match_gain, 3)
     index.to_csv(out / "index.csv", index=False)
 
 
-def build_feature_cache(corpus_dir: str | Path, out_dir: str | Path, splits=("train", "val", "test"),
-                        fe: dict | None = None, train_gain_db: tuple[float, float] | None = None,
-                        seed: int = 0) -> Path:
+def build_feature_cache(
+    corpus_dir: str | Path,
+    out_dir: str | Path,
+    splits=("train", "val", "test"),
+    fe: dict | None = None,
+    train_gain_db: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> Path:
     """Cache the given splits of a corpus; ``train_gain_db``: range of the random level gain of the
     training clips (None: none), drawn per clip from ``seed`` and the clip id."""
     corpus, out = Path(corpus_dir), Path(out_dir)

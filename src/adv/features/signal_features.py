@@ -40,100 +40,112 @@ from numpy.lib.stride_tricks import sliding_window_view
 __all__ = ["FEATURE_GROUPS", "FEATURE_NAMES", "compute_signal_features"]
 
 _STEREO_BANDS = (("low", 0.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 6000.0), ("vhigh", 6000.0, 1e9))
-_HB_BANDS = (("8_11k", 8000.0, 11000.0), ("11_13k", 11000.0, 13000.0), ("13_14k5", 13000.0, 14500.0),
-             ("14k5_16k", 14500.0, 16000.0))
+_HB_BANDS = (
+    ("8_11k", 8000.0, 11000.0),
+    ("11_13k", 11000.0, 13000.0),
+    ("13_14k5", 13000.0, 14500.0),
+    ("14k5_16k", 14500.0, 16000.0),
+)
 _FLAT_BANDS = (("lo", 50.0, 500.0), ("lmid", 500.0, 2000.0), ("hmid", 2000.0, 8000.0), ("hi", 8000.0, 16000.0))
-_EQ_BANDS = 16            # half-octave bands from 50 Hz (the last ends at 12.8 kHz)
+_EQ_BANDS = 16  # half-octave bands from 50 Hz (the last ends at 12.8 kHz)
 _EQ_FLOOR_DB = -80.0
 _FLOOR_BANDS = (("full", 0.0, 1e9), ("low", 50.0, 500.0), ("mid", 500.0, 4000.0), ("high", 4000.0, 16000.0))
 
 FEATURE_GROUPS: dict[str, list[str]] = {
     "stereo": [
-        "st_corr",               # Pearson L/R correlation, whole clip
-        "st_corr_p10",           # 10th percentile of the correlation over 0.5-s frames
-        "st_side_mid_db",        # side/mid energy ratio, dB, floor -60
-        "st_downmix_loss_db",    # (P(L)+P(R))/2 over P((L+R)/2), dB (>= 0)
-        "st_delay_abs_ms",       # |inter-channel delay| from the GCC-PHAT peak within +-3 ms
-        "st_delay_peak",         # signed height of that (whitened) cross-correlation peak, 1 = identical
-        "st_corr_at_delay",      # Pearson correlation after compensating the estimated delay
-        "st_corr_gain",          # st_corr_at_delay - st_corr
-        *[f"st_band_corr_{b}" for b, _, _ in _STEREO_BANDS],   # Re-correlation per band
-        *[f"st_band_coh_{b}" for b, _, _ in _STEREO_BANDS],    # magnitude-squared coherence per band
+        "st_corr",  # Pearson L/R correlation, whole clip
+        "st_corr_p10",  # 10th percentile of the correlation over 0.5-s frames
+        "st_side_mid_db",  # side/mid energy ratio, dB, floor -60
+        "st_downmix_loss_db",  # (P(L)+P(R))/2 over P((L+R)/2), dB (>= 0)
+        "st_delay_abs_ms",  # |inter-channel delay| from the GCC-PHAT peak within +-3 ms
+        "st_delay_peak",  # signed height of that (whitened) cross-correlation peak, 1 = identical
+        "st_corr_at_delay",  # Pearson correlation after compensating the estimated delay
+        "st_corr_gain",  # st_corr_at_delay - st_corr
+        *[f"st_band_corr_{b}" for b, _, _ in _STEREO_BANDS],  # Re-correlation per band
+        *[f"st_band_coh_{b}" for b, _, _ in _STEREO_BANDS],  # magnitude-squared coherence per band
         *[f"st_band_side_db_{b}" for b, _, _ in _STEREO_BANDS],  # side/mid ratio per band
-        "st_antiphase_frac",     # power fraction of frequency bins whose long-term |L+R|^2 < 0.1 |L-R|^2
-        "st_phase_absmean",      # power-weighted mean |phase| of the cross spectrum, / pi
-        "st_balance_db",         # |L/R level difference|, dB
+        "st_antiphase_frac",  # power fraction of frequency bins whose long-term |L+R|^2 < 0.1 |L-R|^2
+        "st_phase_absmean",  # power-weighted mean |phase| of the cross spectrum, / pi
+        "st_balance_db",  # |L/R level difference|, dB
     ],
     "highband": [
-        "hb_cutoff_khz",         # where the long-term spectrum falls steeply and stays down (Nyquist if none)
-        "hb_drop_db",            # depth of the drop at that cut-off (0 if none)
-        "hb_min_slope_db_oct",   # steepest long-term spectral slope between 2 kHz and 0.9 Nyquist
-        "hb_bw30_khz",           # highest frequency within 30 dB of the 1-4 kHz level
-        "hb_bw60_khz",           # ... within 60 dB
-        *[f"hb_ratio_{b}_db" for b, _, _ in _HB_BANDS],          # band energy vs 1-8 kHz
-        "hb_hole_frac",          # fraction of 8 kHz..cut-off subband frames > 20 dB below their median
+        "hb_cutoff_khz",  # where the long-term spectrum falls steeply and stays down (Nyquist if none)
+        "hb_drop_db",  # depth of the drop at that cut-off (0 if none)
+        "hb_min_slope_db_oct",  # steepest long-term spectral slope between 2 kHz and 0.9 Nyquist
+        "hb_bw30_khz",  # highest frequency within 30 dB of the 1-4 kHz level
+        "hb_bw60_khz",  # ... within 60 dB
+        *[f"hb_ratio_{b}_db" for b, _, _ in _HB_BANDS],  # band energy vs 1-8 kHz
+        "hb_hole_frac",  # fraction of 8 kHz..cut-off subband frames > 20 dB below their median
         "hb_hole_spectral_frac",  # ... > 20 dB below the median of the same frame's subbands
         "hb_hole_isolated_frac",  # holes whose neighbouring frames are not holes
-        "hb_flux_db",            # mean |frame-to-frame change| of the 8 kHz..cut-off band energy
-        "hb_flux_rel_db",        # hb_flux_db minus the same for 1-8 kHz
-        "hb_ratio_std_db",       # std over frames of (8k..cut-off energy - 1-8k energy)
+        "hb_flux_db",  # mean |frame-to-frame change| of the 8 kHz..cut-off band energy
+        "hb_flux_rel_db",  # hb_flux_db minus the same for 1-8 kHz
+        "hb_ratio_std_db",  # std over frames of (8k..cut-off energy - 1-8k energy)
         "hb_frame_bw_median_khz",  # median per-frame bandwidth (-50 dB re the frame's 1-4 kHz level)
-        "hb_frame_bw_std_khz",   # its standard deviation
+        "hb_frame_bw_std_khz",  # its standard deviation
     ],
     "clipping": [
         "clip_peak_dbfs",
         "clip_crest_db",
-        "clip_frac_near_peak",   # samples within 0.1 % of the channel's peak
-        "clip_frac_fullscale",   # samples with |x| >= 0.999
-        "clip_flat_frac",        # samples in runs of >= 3 equal samples above half the peak
+        "clip_frac_near_peak",  # samples within 0.1 % of the channel's peak
+        "clip_frac_fullscale",  # samples with |x| >= 0.999
+        "clip_flat_frac",  # samples in runs of >= 3 equal samples above half the peak
         "clip_longest_run_log2",  # log2 of the longest such run (samples)
-        "clip_edge_ratio_db",    # density of |x| in the top 1 % of the peak vs 95-99 %
+        "clip_edge_ratio_db",  # density of |x| in the top 1 % of the peak vs 95-99 %
         "clip_kurtosis_log10",
-        "clip_p999_p99",         # ratio of 99.9th to 99th percentile of |x|
-        "clip_p99_rms_db",       # 99th percentile of |x| over RMS, dB
+        "clip_p999_p99",  # ratio of 99.9th to 99th percentile of |x|
+        "clip_p99_rms_db",  # 99th percentile of |x| over RMS, dB
     ],
     "spectral": [
         "sp_rms_dbfs",
         "sp_centroid_khz",
         "sp_rolloff85_khz",
         "sp_rolloff95_khz",
-        "sp_flatness_db",        # per-frame spectral flatness 50 Hz-8 kHz, dB, mean over active frames
+        "sp_flatness_db",  # per-frame spectral flatness 50 Hz-8 kHz, dB, mean over active frames
         *[f"sp_flatness_{b}_db" for b, _, _ in _FLAT_BANDS],
-        "sp_low100_db",          # < 100 Hz energy vs total
-        "sp_low300_db",          # < 300 Hz
-        "sp_tel_db",             # 300-3400 Hz
-        "sp_hi4k_db",            # > 4 kHz
-        "sp_slope_db_oct",       # linear fit of the long-term spectrum vs log2 f (80 Hz-10 kHz)
+        "sp_low100_db",  # < 100 Hz energy vs total
+        "sp_low300_db",  # < 300 Hz
+        "sp_tel_db",  # 300-3400 Hz
+        "sp_hi4k_db",  # > 4 kHz
+        "sp_slope_db_oct",  # linear fit of the long-term spectrum vs log2 f (80 Hz-10 kHz)
         "sp_curvature_db_oct2",  # quadratic coefficient of that fit
-        "sp_resid_std_db",       # residual of the quadratic fit (peaking / shelving EQ)
+        "sp_resid_std_db",  # residual of the quadratic fit (peaking / shelving EQ)
         "sp_resid_max_db",
-        "sp_tilt_std",           # std over frames of the per-frame slope
-        *[f"sp_floor_{b}_db" for b, _, _ in _FLOOR_BANDS],     # p10 - median of frame energy per band
-        "sp_hum_db",             # 50/60 Hz (+ harmonics) peak over neighbouring bins
+        "sp_tilt_std",  # std over frames of the per-frame slope
+        *[f"sp_floor_{b}_db" for b, _, _ in _FLOOR_BANDS],  # p10 - median of frame energy per band
+        "sp_hum_db",  # 50/60 Hz (+ harmonics) peak over neighbouring bins
     ],
     "eqshape": [
         *[f"eq_band{j:02d}_db" for j in range(_EQ_BANDS)],  # band j: 50 * 2**(j/2) .. 50 * 2**((j+1)/2) Hz
-        "eq_low_edge_oct",       # log2(f / 50 Hz) of the lowest band within 25 dB of the reference
-        "eq_high_edge_oct",      # ... of the highest such band
+        "eq_low_edge_oct",  # log2(f / 50 Hz) of the lowest band within 25 dB of the reference
+        "eq_high_edge_oct",  # ... of the highest such band
     ],
 }
 FEATURE_NAMES: list[str] = [name for names in FEATURE_GROUPS.values() for name in names]
 
 # values of the stereo group for a perfectly identical L=R signal (used for mono input)
 _NEUTRAL_STEREO = {
-    "st_corr": 1.0, "st_corr_p10": 1.0, "st_side_mid_db": -60.0, "st_downmix_loss_db": 0.0,
-    "st_delay_abs_ms": 0.0, "st_delay_peak": 1.0, "st_corr_at_delay": 1.0, "st_corr_gain": 0.0,
+    "st_corr": 1.0,
+    "st_corr_p10": 1.0,
+    "st_side_mid_db": -60.0,
+    "st_downmix_loss_db": 0.0,
+    "st_delay_abs_ms": 0.0,
+    "st_delay_peak": 1.0,
+    "st_corr_at_delay": 1.0,
+    "st_corr_gain": 0.0,
     **{f"st_band_corr_{b}": 1.0 for b, _, _ in _STEREO_BANDS},
     **{f"st_band_coh_{b}": 1.0 for b, _, _ in _STEREO_BANDS},
     **{f"st_band_side_db_{b}": -60.0 for b, _, _ in _STEREO_BANDS},
-    "st_antiphase_frac": 0.0, "st_phase_absmean": 0.0, "st_balance_db": 0.0,
+    "st_antiphase_frac": 0.0,
+    "st_phase_absmean": 0.0,
+    "st_balance_db": 0.0,
 }
 
 _REF_SR = 32000
-_REF_NFFT = 1024          # 32 ms at 32 kHz; scaled with the sample rate so bins stay ~31.25 Hz
+_REF_NFFT = 1024  # 32 ms at 32 kHz; scaled with the sample rate so bins stay ~31.25 Hz
 _SIDE_FLOOR_DB = -60.0
 _EPS = 1e-30
-_SILENT_VAR = 1e-14       # per-sample power below which a channel counts as silent (-140 dBFS)
+_SILENT_VAR = 1e-14  # per-sample power below which a channel counts as silent (-140 dBFS)
 _LN10_10 = 10.0 / np.log(10.0)
 
 
@@ -215,8 +227,7 @@ def _prepare(audio) -> np.ndarray:
 
 def _moments(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float, float, int]:
     """Raw sums (a, b, aa, bb, ab) of two equally long float32 vectors, float64 results."""
-    return (float(a.sum(dtype=np.float64)), float(b.sum(dtype=np.float64)), _dot(a, a), _dot(b, b),
-            _dot(a, b), a.size)
+    return (float(a.sum(dtype=np.float64)), float(b.sum(dtype=np.float64)), _dot(a, a), _dot(b, b), _dot(a, b), a.size)
 
 
 def _corr_from_sums(sa, sb, saa, sbb, sab, n):
@@ -234,8 +245,9 @@ def _corr_from_sums(sa, sb, saa, sbb, sab, n):
     return _corr_from_moments(vab, vaa, vbb, 0.0)
 
 
-def _stereo_features(x: np.ndarray, spec: np.ndarray, pch: np.ndarray, sr: int, n_fft: int,
-                     df: float) -> dict[str, float]:
+def _stereo_features(
+    x: np.ndarray, spec: np.ndarray, pch: np.ndarray, sr: int, n_fft: int, df: float
+) -> dict[str, float]:
     """``pch``: per-channel power summed over frames, [2, K]."""
     out: dict[str, float] = {}
     left, right = x[0], x[1]
@@ -246,10 +258,14 @@ def _stereo_features(x: np.ndarray, spec: np.ndarray, pch: np.ndarray, sr: int, 
     nf = n // fl
     a = left[: nf * fl].reshape(nf, fl)
     b = right[: nf * fl].reshape(nf, fl)
-    fs = [a.sum(axis=1, dtype=np.float64), b.sum(axis=1, dtype=np.float64),
-          np.einsum("ij,ij->i", a, a).astype(np.float64), np.einsum("ij,ij->i", b, b).astype(np.float64),
-          np.einsum("ij,ij->i", a, b).astype(np.float64)]
-    tail = _moments(left[nf * fl:], right[nf * fl:])
+    fs = [
+        a.sum(axis=1, dtype=np.float64),
+        b.sum(axis=1, dtype=np.float64),
+        np.einsum("ij,ij->i", a, a).astype(np.float64),
+        np.einsum("ij,ij->i", b, b).astype(np.float64),
+        np.einsum("ij,ij->i", a, b).astype(np.float64),
+    ]
+    tail = _moments(left[nf * fl :], right[nf * fl :])
     tot = [float(v.sum()) + t for v, t in zip(fs, tail[:5])]
     corr = float(_corr_from_sums(*tot, n))
     out["st_corr"] = corr
@@ -300,8 +316,9 @@ def _stereo_features(x: np.ndarray, spec: np.ndarray, pch: np.ndarray, sr: int, 
             out[f"st_band_coh_{name}"] = float(min(max(num / wsum, 0.0), 1.0))
         else:
             out[f"st_band_coh_{name}"] = 1.0 if (s_l <= silent_spec and s_r <= silent_spec) else 0.0
-        out[f"st_band_side_db_{name}"] = _side_db(max((s_l + s_r - 2 * s_c) / 4, 0.0),
-                                                  max((s_l + s_r + 2 * s_c) / 4, 0.0), silent_spec)
+        out[f"st_band_side_db_{name}"] = _side_db(
+            max((s_l + s_r - 2 * s_c) / 4, 0.0), max((s_l + s_r + 2 * s_c) / 4, 0.0), silent_spec
+        )
 
     gsum = ga[1:].sum()
     if gsum > silent_spec:
@@ -324,7 +341,7 @@ def _stereo_features(x: np.ndarray, spec: np.ndarray, pch: np.ndarray, sr: int, 
     y0, ym, yp = sgn * cc[lag % n_fft], sgn * cc[(lag - 1) % n_fft], sgn * cc[(lag + 1) % n_fft]
     den = ym - 2.0 * y0 + yp
     frac = float(np.clip(0.5 * (ym - yp) / den, -0.5, 0.5)) if den < -1e-300 else 0.0
-    out["st_delay_abs_ms"] = round(abs(lag + frac) * 1000.0 / sr, 6)   # exact 0 for identical channels
+    out["st_delay_abs_ms"] = round(abs(lag + frac) * 1000.0 / sr, 6)  # exact 0 for identical channels
     out["st_delay_peak"] = float(np.clip(cand[i] / norm, -1.0, 1.0)) if norm > 1e-12 else 1.0
 
     # cc[tau] = sum_n l[n + tau] r[n]
@@ -361,23 +378,24 @@ def _estimate_cutoff(ldb: np.ndarray, df: float) -> tuple[int | None, float, np.
     a = np.minimum(np.floor(ks * 2.0 ** (-1 / 6)).astype(np.int64), lo - 1)
     b = lo + 1
     ref = (csum[b] - csum[a]) / (b - a)
-    env = np.maximum.accumulate(ldb[::-1])[::-1]       # max of everything from bin k upwards
+    env = np.maximum.accumulate(ldb[::-1])[::-1]  # max of everything from bin k upwards
     # the region that must stay down spans at least ~6 bins below Nyquist (a digital filter's
     # zero at Nyquist alone is no cut-off)
-    above = np.minimum(np.round(ks * 2.0 ** 0.25).astype(np.int64), k - 7)
+    above = np.minimum(np.round(ks * 2.0**0.25).astype(np.int64), k - 7)
     ok = (slope <= -60.0) & (ref - env[np.maximum(above, 0)] >= 15.0) & (above >= ks + 4)
     if not ok.any():
         return None, 0.0, ks, slope
     j = int(np.argmax(ok))
-    below = np.nonzero(ldb[lo[j]:] < ref[j] - 6.0)[0]
+    below = np.nonzero(ldb[lo[j] :] < ref[j] - 6.0)[0]
     cut = int(lo[j] + below[0]) if below.size else int(ks[j])
-    far = min(int(round(cut * 2.0 ** 0.125)), k - 1)
+    far = min(int(round(cut * 2.0**0.125)), k - 1)
     drop = float(ref[j] - env[far])
     return cut, drop, ks, slope
 
 
-def _highband_features(ltas: np.ndarray, sub: np.ndarray, sub_db: np.ndarray, sub_w: float,
-                       active: np.ndarray, df: float, nyq: float) -> tuple[dict[str, float], float]:
+def _highband_features(
+    ltas: np.ndarray, sub: np.ndarray, sub_db: np.ndarray, sub_w: float, active: np.ndarray, df: float, nyq: float
+) -> tuple[dict[str, float], float]:
     out: dict[str, float] = {}
     k = ltas.size
     floor = ltas.max() * 1e-13 + _EPS
@@ -411,8 +429,14 @@ def _highband_features(ltas: np.ndarray, sub: np.ndarray, sub_db: np.ndarray, su
     m_lo, m_hi = int(np.ceil(1000.0 / sub_w)), min(int(np.floor(8000.0 / sub_w)), nsub)
     act = sub_db[active]
     act_lin = sub[active]
-    hb_keys = ("hb_hole_frac", "hb_hole_spectral_frac", "hb_hole_isolated_frac", "hb_flux_db",
-               "hb_flux_rel_db", "hb_ratio_std_db")
+    hb_keys = (
+        "hb_hole_frac",
+        "hb_hole_spectral_frac",
+        "hb_hole_isolated_frac",
+        "hb_flux_db",
+        "hb_flux_rel_db",
+        "hb_ratio_std_db",
+    )
     if s_hi - s_lo >= 2 and m_hi > m_lo and act.shape[0] >= 3:
         hb = act[:, s_lo:s_hi]
         d = hb - np.median(hb, axis=0)
@@ -453,7 +477,7 @@ def _clipping_features(x: np.ndarray, sample_rate: int = _REF_SR) -> tuple[dict[
     out: dict[str, float] = {}
     c, n = x.shape
     a = np.abs(x)
-    pk = a.max(axis=1).astype(np.float64)          # [C]
+    pk = a.max(axis=1).astype(np.float64)  # [C]
     gpk = float(pk.max())
     s1 = x.sum(axis=1, dtype=np.float64)
     s2 = np.einsum("ij,ij->i", x, x).astype(np.float64)
@@ -464,7 +488,7 @@ def _clipping_features(x: np.ndarray, sample_rate: int = _REF_SR) -> tuple[dict[
     out["clip_crest_db"] = float(np.clip(20.0 * np.log10((gpk + 1e-12) / (rms + 1e-12)), 0.0, 80.0))
 
     hi = a > (0.5 * pk).astype(np.float32)[:, None]  # samples above half the channel's peak
-    nb = 2048                                        # histogram bins over [0, peak]
+    nb = 2048  # histogram bins over [0, peak]
     near, edge, full, p999_p99, p99_rms = [], [], [], [], []
     for ch in range(c):
         if pk[ch] <= 1e-7:
@@ -501,16 +525,16 @@ def _clipping_features(x: np.ndarray, sample_rate: int = _REF_SR) -> tuple[dict[
     # within the tolerance are both above half the peak when one is
     flat_frac, longest = 0.0, 1
     if n >= 3:
-        d = np.subtract(x[:, 1:], x[:, :-1], out=a[:, :-1])   # reuse the |x| buffer
+        d = np.subtract(x[:, 1:], x[:, :-1], out=a[:, :-1])  # reuse the |x| buffer
         np.abs(d, out=d)
         pair = d <= (1e-6 * pk).astype(np.float32)[:, None]
-        pair &= hi[:, 1:]                                       # pair[i]: samples i, i+1 equal
+        pair &= hi[:, 1:]  # pair[i]: samples i, i+1 equal
         for ch in range(c):
             idx = np.flatnonzero(pair[ch])
             if idx.size == 0:
                 continue
             brk = np.flatnonzero(np.diff(idx) != 1)
-            lens = np.diff(np.concatenate(([-1], brk, [idx.size - 1])))   # equal pairs per run
+            lens = np.diff(np.concatenate(([-1], brk, [idx.size - 1])))  # equal pairs per run
             longest = max(longest, int(lens.max()) + 1)
             flat_frac = max(flat_frac, float((lens[lens >= 2] + 1).sum()) / n)
     out["clip_flat_frac"] = flat_frac
@@ -525,7 +549,7 @@ def _clipping_features(x: np.ndarray, sample_rate: int = _REF_SR) -> tuple[dict[
         mu, e2, e3, e4 = s1[ch] / n, s2[ch] / n, s3[ch] / n, s4[ch] / n
         m2 = e2 - mu * mu
         if m2 > 1e-6 * e2 + _SILENT_VAR:
-            m4 = e4 - 4 * mu * e3 + 6 * mu * mu * e2 - 3 * mu ** 4
+            m4 = e4 - 4 * mu * e3 + 6 * mu * mu * e2 - 3 * mu**4
             kurts.append(m4 / (m2 * m2))
     kurt = min(kurts) if kurts else 3.0
     out["clip_kurtosis_log10"] = float(np.log10(np.clip(kurt, 1.0, 1e4)))
@@ -539,7 +563,7 @@ def _hum_db(x: np.ndarray, sr: int) -> float:
     m = x.shape[1] // q
     if m < 256:
         return 0.0
-    y = np.add.reduceat(x[:, : m * q], np.arange(0, m * q, q), axis=1)   # boxcar decimation
+    y = np.add.reduceat(x[:, : m * q], np.arange(0, m * q, q), axis=1)  # boxcar decimation
     y -= y.mean(axis=1, keepdims=True)
     nseg = 4096 if m >= 4096 else 1 << int(np.floor(np.log2(m)))
     segs = sliding_window_view(y, nseg, axis=1)[:, :: nseg // 2]
@@ -567,8 +591,17 @@ def _hum_db(x: np.ndarray, sr: int) -> float:
     return float(np.clip(best, -20.0, 80.0))
 
 
-def _spectral_features(x: np.ndarray, ms: float, pm: np.ndarray, ltas: np.ndarray, band_sum: np.ndarray,
-                       active: np.ndarray, df: float, nyq: float, sr: int) -> dict[str, float]:
+def _spectral_features(
+    x: np.ndarray,
+    ms: float,
+    pm: np.ndarray,
+    ltas: np.ndarray,
+    band_sum: np.ndarray,
+    active: np.ndarray,
+    df: float,
+    nyq: float,
+    sr: int,
+) -> dict[str, float]:
     out: dict[str, float] = {}
     k = ltas.size
     freqs = np.arange(k) * df
@@ -610,8 +643,12 @@ def _spectral_features(x: np.ndarray, ms: float, pm: np.ndarray, ltas: np.ndarra
     else:
         out["sp_flatness_db"] = 0.0
 
-    for key, lo, hi in (("sp_low100_db", 0.0, 100.0), ("sp_low300_db", 0.0, 300.0),
-                        ("sp_tel_db", 300.0, 3400.0), ("sp_hi4k_db", 4000.0, 1e9)):
+    for key, lo, hi in (
+        ("sp_low100_db", 0.0, 100.0),
+        ("sp_low300_db", 0.0, 300.0),
+        ("sp_tel_db", 300.0, 3400.0),
+        ("sp_hi4k_db", 4000.0, 1e9),
+    ):
         a, b = _bin_range(lo, hi, df, k, first=1)
         out[key] = _db(ltas[a:b].sum(), tot, -120.0, 0.0)
 
@@ -679,8 +716,9 @@ def _eq_shape_features(ltas: np.ndarray, df: float) -> dict[str, float]:
 # public API
 
 
-def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000,
-                            native: tuple[np.ndarray, int] | None = None) -> np.ndarray:
+def compute_signal_features(
+    audio: np.ndarray, sample_rate: int = 32000, native: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """Feature vector (float32, ``len(FEATURE_NAMES)``, always finite) of one clip.
 
     ``audio``: float ``[channels, samples]`` (or 1-D mono); beyond two channels only the first two
@@ -703,16 +741,16 @@ def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000,
 
     n_frames = 1 + (n - n_fft) // hop
     frames = sliding_window_view(x, n_fft, axis=1)[:, ::hop][:, :n_frames]
-    spec = _fft.rfft(frames * _hann(n_fft), axis=-1)            # [C, T, K] complex64
+    spec = _fft.rfft(frames * _hann(n_fft), axis=-1)  # [C, T, K] complex64
     power = np.abs(spec)
-    power *= power                                               # [C, T, K] float32
+    power *= power  # [C, T, K] float32
     if c == 2:
         pm = power[0] + power[1]
-        pm *= np.float32(0.5)                                    # mean channel power [T, K]
+        pm *= np.float32(0.5)  # mean channel power [T, K]
     else:
         pm = power[0]
     k = pm.shape[1]
-    ltas = pm.mean(axis=0).astype(np.float64)                    # long-term average spectrum
+    ltas = pm.mean(axis=0).astype(np.float64)  # long-term average spectrum
 
     # frame activity (-60 dB re the loudest frame)
     e_frame = pm.sum(axis=1, dtype=np.float64)
@@ -723,7 +761,7 @@ def compute_signal_features(audio: np.ndarray, sample_rate: int = 32000,
     # 250-Hz subbands (linear and dB) and half-octave band energies
     sub_w = 8 * df
     nsub = (k - 1) // 8
-    sub = np.add.reduceat(pm, np.arange(0, nsub * 8, 8), axis=1).astype(np.float64)   # last one takes Nyquist
+    sub = np.add.reduceat(pm, np.arange(0, nsub * 8, 8), axis=1).astype(np.float64)  # last one takes Nyquist
     sub_db = 10.0 * np.log10(sub + float(ltas.max()) * 8e-13 + _EPS)
     starts, _, _ = _half_octave_bands(k, df)
     band_sum = np.add.reduceat(pm, starts, axis=1).astype(np.float64)

@@ -10,8 +10,9 @@ from adv.features.signal_features import compute_signal_features
 from adv.levels import apply_gain_db, match_training_level
 
 
-def window_features(window: np.ndarray, rate: int, model_rate: int,
-                    gain_db: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+def window_features(
+    window: np.ndarray, rate: int, model_rate: int, gain_db: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, float]:
     """``(mono [L] at model_rate, signal features [D], level-matching gain in dB)`` of a window
     [channels, n] at its own ``rate``.
 

@@ -20,7 +20,7 @@ import numpy as np
 from adv import DISTORTION_KINDS
 from adv.inference.evidence import CLIP_EVIDENCE_FRACTION
 
-RUN_WINDOWS = 3          # consecutive windows (20 s at the 5-s hop) that make a clearly damaged section
+RUN_WINDOWS = 3  # consecutive windows (20 s at the 5-s hop) that make a clearly damaged section
 RUN_STRENGTH = 1.0 / 6.0  # a window is clearly damaged by a kind when 1 - P(kind) < (1 - threshold) * this
 
 
@@ -79,8 +79,12 @@ class Decision:
         ``{"scores": [5] mean probabilities (over the run's windows for a run-flagged track),
         "detected": [5] bool, "run": (kind, first, last) or None, "evidence": slice}``."""
         if kind_probs.shape[0] == 0:
-            return {"scores": np.zeros(len(DISTORTION_KINDS)), "detected": np.zeros(len(DISTORTION_KINDS), bool),
-                    "run": None, "evidence": slice(0, 0)}
+            return {
+                "scores": np.zeros(len(DISTORTION_KINDS)),
+                "detected": np.zeros(len(DISTORTION_KINDS), bool),
+                "run": None,
+                "evidence": slice(0, 0),
+            }
         scores = kind_probs.mean(axis=0)
         detected = scores >= self.array
         run = self.longest_run(kind_probs)

@@ -30,8 +30,9 @@ def clipping_severity(fraction: float) -> float:
     return float(min(1.0, max(0.0, fraction) / MAX_FRACTION))
 
 
-def apply_evidence(probs: np.ndarray, sevs: np.ndarray, measured: list[dict],
-                   min_fraction: float = CLIP_EVIDENCE_FRACTION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def apply_evidence(
+    probs: np.ndarray, sevs: np.ndarray, measured: list[dict], min_fraction: float = CLIP_EVIDENCE_FRACTION
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probs [W, 6], severities [W, 5], proved [W, 5] bool) after the windows' ``measured``
     evidence (one measure_window dict per window) is applied; the inputs are not modified."""
     probs, sevs = probs.copy(), sevs.copy()

@@ -72,8 +72,10 @@ def cached_onnx(model_path: str | os.PathLike, *, int8: bool = False) -> tuple[P
             tmp.write_text(json.dumps(meta), encoding="utf-8")
             tmp.replace(meta_path)
         except OSError as exc:
-            raise CheckpointError(f"{model_path}: cannot write the ONNX export to {path.parent} ({exc}); "
-                                  "set ADV_CACHE_DIR to a writable folder") from None
+            raise CheckpointError(
+                f"{model_path}: cannot write the ONNX export to {path.parent} ({exc}); "
+                "set ADV_CACHE_DIR to a writable folder"
+            ) from None
     return path, meta
 
 

@@ -13,7 +13,10 @@ import numpy as np
 
 from adv import CLASSES, RESULT_SCHEMA_VERSION, __version__
 from adv.audio_io import (
-    check_sample_rate, max_audio_seconds as audio_limit_s, stream_audio, validate_samples,
+    check_sample_rate,
+    max_audio_seconds as audio_limit_s,
+    stream_audio,
+    validate_samples,
 )
 from adv.errors import AdvError, CheckpointError, TooLongError, TooShortError
 from adv.features.signal_features import FEATURE_NAMES
@@ -48,10 +51,18 @@ class AudioDistortionValidator:
             says so (default: ADV_MAX_AUDIO_SECONDS, else 1 hour; adv.audio_io.max_audio_seconds).
     """
 
-    def __init__(self, model_path: str | os.PathLike | None = None, window_s: float = 10.0, hop_s: float = 5.0,
-                 max_windows: int = 240, threads: int | None = None, batch_size: int = 16,
-                 backend: str = "auto", threshold: float | None = None,
-                 max_audio_seconds: float | None = None):
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        window_s: float = 10.0,
+        hop_s: float = 5.0,
+        max_windows: int = 240,
+        threads: int | None = None,
+        batch_size: int = 16,
+        backend: str = "auto",
+        threshold: float | None = None,
+        max_audio_seconds: float | None = None,
+    ):
         if backend not in ("auto", "onnx", "torch"):
             raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', got {backend!r}")
         if threshold is not None and not 0.0 < float(threshold) < 1.0:
@@ -111,15 +122,23 @@ class AudioDistortionValidator:
             return None, meta, model
 
     def model_info(self) -> dict:
-        return {"package_version": __version__, "model_version": self.meta.get("version"),
-                "model_path": self.model_path, "classes": list(CLASSES),
-                "backbone": self.meta.get("config", {}).get("backbone", {}).get("name"),
-                "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
-                "metrics": self.meta.get("metrics", {}), "kind_thresholds": self.decision.as_dict(),
-                "decision_budget": self.meta.get("decision_budget"),
-                "window_s": self.window_s, "hop_s": self.hop_s, "backend": self.backend,
-                "window_peak_range_dbfs": list(PEAK_RANGE_DBFS), "run_windows": RUN_WINDOWS,
-                "run_strength": RUN_STRENGTH}
+        return {
+            "package_version": __version__,
+            "model_version": self.meta.get("version"),
+            "model_path": self.model_path,
+            "classes": list(CLASSES),
+            "backbone": self.meta.get("config", {}).get("backbone", {}).get("name"),
+            "model_bytes": Path(self.model_path).stat().st_size if Path(self.model_path).exists() else None,
+            "metrics": self.meta.get("metrics", {}),
+            "kind_thresholds": self.decision.as_dict(),
+            "decision_budget": self.meta.get("decision_budget"),
+            "window_s": self.window_s,
+            "hop_s": self.hop_s,
+            "backend": self.backend,
+            "window_peak_range_dbfs": list(PEAK_RANGE_DBFS),
+            "run_windows": RUN_WINDOWS,
+            "run_strength": RUN_STRENGTH,
+        }
 
     # ---- core ----
     def _windows(self, blocks, rate: int, expected: int | None, notes: list[str], meter: TrackMeter | None = None):
@@ -164,7 +183,7 @@ class AudioDistortionValidator:
                 break
             starts.append(start)
             silent.append(_silent(win))
-            measured.append(measure_window(win[:info["channels"]], rate))  # the user's audio, unscaled
+            measured.append(measure_window(win[: info["channels"]], rate))  # the user's audio, unscaled
             batch.append(win)
             if len(batch) == self.batch_size:
                 self._run_batch(batch, rate, probs, sevs)
@@ -174,28 +193,38 @@ class AudioDistortionValidator:
         if batch:
             self._run_batch(batch, rate, probs, sevs)
         if all(silent):
-            notes.append("digital silence: nothing to analyse" if top < SILENT_PEAK else
-                         f"no signal but a constant offset (DC {top:.3g} of full scale): nothing to analyse")
+            notes.append(
+                "digital silence: nothing to analyse"
+                if top < SILENT_PEAK
+                else f"no signal but a constant offset (DC {top:.3g} of full scale): nothing to analyse"
+            )
         elif any(silent):
             notes.append(f"{sum(silent)} of {len(silent)} windows are digital silence and were left out of the verdict")
         duration = n_samples / rate
         starts_s = [st / rate for st in starts]
-        probs, sevs, proved = apply_evidence(np.concatenate(probs), np.concatenate(sevs), measured,
-                                             self.decision.clip_evidence_fraction)
-        verdict = summarise(probs, sevs, starts_s, self.window_s, duration, self.decision, np.array(silent),
-                            proved)
+        probs, sevs, proved = apply_evidence(
+            np.concatenate(probs), np.concatenate(sevs), measured, self.decision.clip_evidence_fraction
+        )
+        verdict = summarise(probs, sevs, starts_s, self.window_s, duration, self.decision, np.array(silent), proved)
         if proved.any():
             n = int(proved.any(axis=1).sum())
-            notes.append(f"clipping measured: {n} of {len(proved)} windows have at least "
-                         f"{self.decision.clip_evidence_fraction:.1%} of their samples in flat runs at the ceiling")
+            notes.append(
+                f"clipping measured: {n} of {len(proved)} windows have at least "
+                f"{self.decision.clip_evidence_fraction:.1%} of their samples in flat runs at the ceiling"
+            )
         for seg, m in zip(verdict["segments"], measured):
             seg["measurements"] = m
         result = {"schema_version": RESULT_SCHEMA_VERSION, "path": name, **verdict, "measurements": meter.result()}
         result.update(info)
-        result.update({"duration": round(duration, 3), "notes": notes,
-                       "model_version": self.meta.get("version"),
-                       "analysis_ms": round((time.perf_counter() - t0 - timed.seconds) * 1000, 1),
-                       "decode_ms": round(timed.seconds * 1000, 1)})
+        result.update(
+            {
+                "duration": round(duration, 3),
+                "notes": notes,
+                "model_version": self.meta.get("version"),
+                "analysis_ms": round((time.perf_counter() - t0 - timed.seconds) * 1000, 1),
+                "decode_ms": round(timed.seconds * 1000, 1),
+            }
+        )
         return result
 
     def features(self, source, sample_rate: int | None = None) -> list[tuple[float, np.ndarray, np.ndarray]]:
@@ -254,8 +283,7 @@ class AudioDistortionValidator:
         sample_rate = check_sample_rate(sample_rate, name)
         audio = validate_samples(source, name)
         if audio.shape[1] > self.max_audio_seconds * sample_rate:
-            raise TooLongError(name, f"{audio.shape[1] / sample_rate:.1f} s, the limit is "
-                                     f"{self.max_audio_seconds:g} s")
+            raise TooLongError(name, f"{audio.shape[1] / sample_rate:.1f} s, the limit is {self.max_audio_seconds:g} s")
         meta = {"sample_rate": sample_rate, "channels": int(audio.shape[0]), "format": "array"}
         decode_ms = (time.perf_counter() - t0) * 1000
         result = self._analyze_stream(iter([audio]), sample_rate, audio.shape[1], name, meta)

@@ -21,12 +21,16 @@ class WindowStream:
     """``push(block)`` takes [channels, n] blocks in order and returns the windows completed,
     ``finish()`` the last ones; each window is ``(start_sample, audio [channels, length])``."""
 
-    def __init__(self, sample_rate: int, window_s: float, hop_s: float, max_windows: int,
-                 expected_samples: int | None = None):
+    def __init__(
+        self, sample_rate: int, window_s: float, hop_s: float, max_windows: int, expected_samples: int | None = None
+    ):
         self.win = int(window_s * sample_rate)
         self._hop = max(int(hop_s * sample_rate), 1)
-        planned = (window_starts(expected_samples, sample_rate, window_s, hop_s, max_windows)
-                   if expected_samples is not None and expected_samples > 0 else [0])
+        planned = (
+            window_starts(expected_samples, sample_rate, window_s, hop_s, max_windows)
+            if expected_samples is not None and expected_samples > 0
+            else [0]
+        )
         self._plan: Iterator[int] = iter(planned)
         self._next = next(self._plan)
         self._blocks: list[tuple[int, np.ndarray]] = []  # (absolute start, block)
@@ -34,7 +38,7 @@ class WindowStream:
         self._last_start: int | None = None
 
     def _cut(self, start: int, stop: int) -> np.ndarray:
-        parts = [b[:, max(start - s, 0):stop - s] for s, b in self._blocks if s < stop and s + b.shape[1] > start]
+        parts = [b[:, max(start - s, 0) : stop - s] for s, b in self._blocks if s < stop and s + b.shape[1] > start]
         return np.ascontiguousarray(np.concatenate(parts, axis=1)) if len(parts) > 1 else parts[0].copy()
 
     def push(self, block: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -30,9 +30,16 @@ def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float, max_wi
     return starts
 
 
-def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_s: float,
-              duration: float, decision: Decision, silent: np.ndarray | None = None,
-              proved: np.ndarray | None = None) -> dict:
+def summarise(
+    probs: np.ndarray,
+    sev: np.ndarray,
+    starts_s: list[float],
+    window_s: float,
+    duration: float,
+    decision: Decision,
+    silent: np.ndarray | None = None,
+    proved: np.ndarray | None = None,
+) -> dict:
     """Track-level verdict from window probabilities [W, 6] and severities [W, 5] (adv.inference.decision).
 
     Every kind's entry gives its probability (mean over the windows, or over the clearly damaged
@@ -76,7 +83,8 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
         wd = kinds.size > 0
         k = int(kinds[np.argmax(probs[j, 1 + kinds])]) if wd else -1
         seg = {
-            "start": round(s, 2), "end": round(min(s + window_s, duration), 2),
+            "start": round(s, 2),
+            "end": round(min(s + window_s, duration), 2),
             "has_distortion": wd,
             "distortion_type": DISTORTION_KINDS[k] if wd else "clean",
             "confidence": round(float(probs[j, 1 + k] if wd else (1.0 if silent[j] else probs[j, 0])), 4),
@@ -90,8 +98,11 @@ def summarise(probs: np.ndarray, sev: np.ndarray, starts_s: list[float], window_
     section = None
     if run is not None:
         a, b = live[run[1]], live[run[2]]
-        section = {"start": round(starts_s[a], 2), "end": round(min(starts_s[b] + window_s, duration), 2),
-                   "kind": DISTORTION_KINDS[run[0]]}
+        section = {
+            "start": round(starts_s[a], 2),
+            "end": round(min(starts_s[b] + window_s, duration), 2),
+            "kind": DISTORTION_KINDS[run[0]],
+        }
     return {
         "has_distortion": has,
         "distortion_type": main,

@@ -43,13 +43,27 @@ from adv.measurements.track_meter import TrackMeter, empty_peaks, peak_fields, s
 __all__ = ["TRACK_KEYS", "WINDOW_KEYS", "TrackMeter", "measure_track", "measure_window"]
 
 WINDOW_KEYS = (
-    "sample_peak_dbfs", "true_peak_dbtp",
-    "clipped_samples", "clipped_fraction", "longest_clip_run", "intersample_overs", "clipping_per_channel",
-    "cutoff_hz", "snr_db",
-    "lr_correlation", "channel_delay_ms", "polarity_inverted", "mono_downmix_loss_db",
+    "sample_peak_dbfs",
+    "true_peak_dbtp",
+    "clipped_samples",
+    "clipped_fraction",
+    "longest_clip_run",
+    "intersample_overs",
+    "clipping_per_channel",
+    "cutoff_hz",
+    "snr_db",
+    "lr_correlation",
+    "channel_delay_ms",
+    "polarity_inverted",
+    "mono_downmix_loss_db",
 )
-TRACK_KEYS = WINDOW_KEYS[:2] + ("integrated_lufs", "loudness_range_lu", "dc_offset") + WINDOW_KEYS[2:9] + (
-    "hum_hz", "spectral_deviation_db", "most_deviant_band_hz", "most_deviant_band_db") + WINDOW_KEYS[9:]
+TRACK_KEYS = (
+    WINDOW_KEYS[:2]
+    + ("integrated_lufs", "loudness_range_lu", "dc_offset")
+    + WINDOW_KEYS[2:9]
+    + ("hum_hz", "spectral_deviation_db", "most_deviant_band_hz", "most_deviant_band_db")
+    + WINDOW_KEYS[9:]
+)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,8 +99,17 @@ def measure_window(audio: np.ndarray, sample_rate: int) -> dict:
     out["snr_db"] = snr_from(bs, C)
     if C >= 2 and n:
         l, r = x[0], x[1]
-        out.update(stereo_fields(n, _dot(l, l), _dot(r, r), _dot(l, r), float(l.sum(dtype=np.float64)),
-                                 float(r.sum(dtype=np.float64)), bs))
+        out.update(
+            stereo_fields(
+                n,
+                _dot(l, l),
+                _dot(r, r),
+                _dot(l, r),
+                float(l.sum(dtype=np.float64)),
+                float(r.sum(dtype=np.float64)),
+                bs,
+            )
+        )
     else:
         out.update(stereo_fields(0, 0.0, 0.0, 0.0, 0.0, 0.0, None))
     return {k: out[k] for k in WINDOW_KEYS}

@@ -30,10 +30,10 @@ import scipy.fft as sfft
 from adv.measurements._common import ExactSums
 
 BLOCK_SECONDS = 0.1
-GROUP_HZ = 40.0               # noise-floor groups: 4 bins of 10 Hz, from bin 4 (40 Hz) up
+GROUP_HZ = 40.0  # noise-floor groups: 4 bins of 10 Hz, from bin 4 (40 Hz) up
 _CHUNK_SAMPLES = 1 << 19  # samples per channel and chunk
-TRACK_ANALYSED_BLOCKS = 600   # whole tracks: 300 to 600 evenly spread 100-ms blocks feed the spectral
-                              # measures; loudness uses every block
+TRACK_ANALYSED_BLOCKS = 600  # whole tracks: 300 to 600 evenly spread 100-ms blocks feed the spectral
+# measures; loudness uses every block
 
 
 def analyse_every(n_blocks: int, cap: int = TRACK_ANALYSED_BLOCKS) -> int:
@@ -62,9 +62,9 @@ def _weights(sample_rate: int, n: int, k_weight: bool) -> np.ndarray:
     c[0] = 1.0
     if n % 2 == 0:
         c[-1] = 1.0
-    cols = [c / n ** 2]
+    cols = [c / n**2]
     if k_weight:
-        cols.append(c / n ** 2 * k_weighting_power(sample_rate, f))
+        cols.append(c / n**2 * k_weighting_power(sample_rate, f))
     return np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
 
 
@@ -80,14 +80,18 @@ def k_weighting_biquads(sample_rate: int) -> tuple[tuple[np.ndarray, np.ndarray]
     gain_db, q, fc = _SHELF
     k = np.tan(np.pi * fc / sample_rate)
     vh = 10.0 ** (gain_db / 20.0)
-    vb = vh ** 0.4996667741545416
+    vb = vh**0.4996667741545416
     d = 1.0 + k / q + k * k
-    shelf = (np.array([vh + vb * k / q + k * k, 2.0 * (k * k - vh), vh - vb * k / q + k * k]) / d,
-             np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / q + k * k) / d]))
+    shelf = (
+        np.array([vh + vb * k / q + k * k, 2.0 * (k * k - vh), vh - vb * k / q + k * k]) / d,
+        np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / q + k * k) / d]),
+    )
     k = np.tan(np.pi * _HIGHPASS_HZ / sample_rate)
     d = 1.0 + k / _HIGHPASS_Q + k * k
-    highpass = (np.array([1.0, -2.0, 1.0]),
-                np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / _HIGHPASS_Q + k * k) / d]))
+    highpass = (
+        np.array([1.0, -2.0, 1.0]),
+        np.array([1.0, 2.0 * (k * k - 1.0) / d, (1.0 - k / _HIGHPASS_Q + k * k) / d]),
+    )
     return shelf, highpass
 
 
@@ -104,13 +108,13 @@ def k_weighting_power(sample_rate: int, freqs: np.ndarray) -> np.ndarray:
 class BlockSpectra:
     sample_rate: int
     block_len: int
-    freqs: np.ndarray              # [F] bin frequencies
-    psd: np.ndarray                # [C, F] long-term power spectrum (Hann-windowed blocks, mean power per bin)
-    group_bins: int                # bins per noise-floor group (``GROUP_HZ`` wide)
-    group_energy: np.ndarray       # [b, g] Hann-windowed power per group of bins and analysed block, channels summed
-    cross: np.ndarray | None       # [F] complex sum of conj(L) * R over the analysed blocks (Hann)
-    n_blocks: int                  # blocks in the signal
-    n_analysed: int                # blocks that went into psd / group_energy / cross
+    freqs: np.ndarray  # [F] bin frequencies
+    psd: np.ndarray  # [C, F] long-term power spectrum (Hann-windowed blocks, mean power per bin)
+    group_bins: int  # bins per noise-floor group (``GROUP_HZ`` wide)
+    group_energy: np.ndarray  # [b, g] Hann-windowed power per group of bins and analysed block, channels summed
+    cross: np.ndarray | None  # [F] complex sum of conj(L) * R over the analysed blocks (Hann)
+    n_blocks: int  # blocks in the signal
+    n_analysed: int  # blocks that went into psd / group_energy / cross
 
 
 def _hann(spec: np.ndarray, n: int) -> np.ndarray:
@@ -121,12 +125,12 @@ def _hann(spec: np.ndarray, n: int) -> np.ndarray:
     np.add(v[..., :-4], v[..., 4:], out=out[..., 2:-2])
     out[..., 2:-2] *= -0.25
     out[..., 2:-2] += 0.5 * v[..., 2:-2]
-    out[..., 0] = 0.5 * v[..., 0] - 0.5 * v[..., 2]           # X[-1] = conj(X[1])
+    out[..., 0] = 0.5 * v[..., 0] - 0.5 * v[..., 2]  # X[-1] = conj(X[1])
     out[..., 1] = 0.0
-    if n % 2 == 0:                                            # Nyquist bin: X[N/2 + 1] = conj(X[N/2 - 1])
+    if n % 2 == 0:  # Nyquist bin: X[N/2 + 1] = conj(X[N/2 - 1])
         out[..., -2] = 0.5 * v[..., -2] - 0.5 * v[..., -4]
         out[..., -1] = 0.0
-    else:                                                     # last bin's right neighbour is its conjugate
+    else:  # last bin's right neighbour is its conjugate
         out[..., -2] = 0.25 * v[..., -2] - 0.25 * v[..., -4]
         out[..., -1] = 0.75 * v[..., -1] - 0.25 * v[..., -3]
     return out.view(np.complex64)
@@ -152,24 +156,30 @@ def block_spectra(x: np.ndarray, sample_rate: int, *, analyse_every: int = 1) ->
     F = n // 2 + 1
     gb = _group_bins(sample_rate, n)
     g_lo = np.arange(gb, F - gb + 1, gb)
-    psd = np.zeros((C, 2 * F), dtype=np.float64)             # interleaved re^2 / im^2 sums
+    psd = np.zeros((C, 2 * F), dtype=np.float64)  # interleaved re^2 / im^2 sums
     band_parts = []
     cross = np.zeros(F, dtype=np.complex128) if C >= 2 else None
     step = max(1, _CHUNK_SAMPLES // n)
     for b0 in range(0, nb, step):
-        hs = sfft.rfft(blocks[:, b0:b0 + step] * _hann_window(n), axis=-1)
+        hs = sfft.rfft(blocks[:, b0 : b0 + step] * _hann_window(n), axis=-1)
         hv = hs.view(np.float32)
-        hp = hv * hv                                          # [C, m, 2F]: re^2, im^2 interleaved
+        hp = hv * hv  # [C, m, 2F]: re^2, im^2 interleaved
         psd += hp.sum(axis=1)
         band_parts.append(_group_rows(hp, g_lo))
         if cross is not None:
             cross += np.einsum("bf,bf->f", np.conj(hs[0]), hs[1])
     psd = (psd[:, 0::2] + psd[:, 1::2]) / (nb * n)
     return BlockSpectra(
-        sample_rate=sample_rate, block_len=n, freqs=np.fft.rfftfreq(n, 1.0 / sample_rate),
-        psd=psd, group_bins=gb,
-        group_energy=np.concatenate(band_parts, axis=0).astype(np.float64) / n, cross=cross,
-        n_blocks=nb_all, n_analysed=nb)
+        sample_rate=sample_rate,
+        block_len=n,
+        freqs=np.fft.rfftfreq(n, 1.0 / sample_rate),
+        psd=psd,
+        group_bins=gb,
+        group_energy=np.concatenate(band_parts, axis=0).astype(np.float64) / n,
+        cross=cross,
+        n_blocks=nb_all,
+        n_analysed=nb,
+    )
 
 
 def _group_bins(sample_rate: int, n: int) -> int:
@@ -183,7 +193,7 @@ def _group_rows(hp: np.ndarray, g_lo: np.ndarray) -> np.ndarray:
     return np.add.reduceat(tot, 2 * g_lo, axis=-1)[:, :-1] if len(g_lo) > 1 else tot[:, :0]
 
 
-_ZERO_LEVEL = 62                  # "trailing zeros" of block multiple 0: it stays at every doubling
+_ZERO_LEVEL = 62  # "trailing zeros" of block multiple 0: it stays at every doubling
 
 
 def _levels(m: np.ndarray) -> np.ndarray:
@@ -200,8 +210,7 @@ class TrackBlocks:
     """Streaming 100-ms block analysis of a track (see the module docstring). ``add`` takes the
     next complete blocks in order; ``spectra`` gives the ``BlockSpectra`` of everything so far."""
 
-    def __init__(self, sample_rate: int, channels: int, every: int = 1,
-                 max_analysed: int = TRACK_ANALYSED_BLOCKS):
+    def __init__(self, sample_rate: int, channels: int, every: int = 1, max_analysed: int = TRACK_ANALYSED_BLOCKS):
         from adv.measurements.loudness import channel_weights
 
         self.sample_rate, self.C = int(sample_rate), int(channels)
@@ -214,10 +223,10 @@ class TrackBlocks:
         self.every = max(1, int(every))
         self.max_analysed = max_analysed
         self.n_blocks = 0
-        self._weighted = np.empty(256, dtype=np.float64)      # per block: loudness input
-        self.energy = np.zeros(min(self.C, 2))                # sum of the blocks' mean squares, L and R
+        self._weighted = np.empty(256, dtype=np.float64)  # per block: loudness input
+        self.energy = np.zeros(min(self.C, 2))  # sum of the blocks' mean squares, L and R
         self.sums = ExactSums(self.C)
-        self._acc: dict[int, list] = {}                       # level -> [psd sums, cross sum, blocks]
+        self._acc: dict[int, list] = {}  # level -> [psd sums, cross sum, blocks]
         n_groups = max(len(self.g_lo) - 1, 0)
         self._rows = np.empty((16, n_groups), dtype=np.float32)
         self._row_m = np.empty(16, dtype=np.int64)
@@ -232,16 +241,16 @@ class TrackBlocks:
         """The next complete blocks, [C, m, block_len] float32 (a view is fine)."""
         C, nb, n = blocks.shape
         while analyse_every(self.n_blocks + nb, self.max_analysed) > self.every:
-            self._double()                                    # the stream is known to be this long
+            self._double()  # the stream is known to be this long
         step = max(1, _CHUNK_SAMPLES // n)
         for a in range(0, nb, step):
-            part = blocks[:, a:a + step]
+            part = blocks[:, a : a + step]
             self._add(part, self.n_blocks)
             self.n_blocks += part.shape[1]
 
     def _add(self, blocks: np.ndarray, b0: int) -> None:
         C, m, n = blocks.shape
-        spec = sfft.rfft(blocks, axis=-1)                     # complex64 [C, m, F]
+        spec = sfft.rfft(blocks, axis=-1)  # complex64 [C, m, F]
         sv = spec.view(np.float32)
         sq = sv * sv
         # Parseval weights per interleaved re/im value; einsum, not matmul: a BLAS call here would run
@@ -254,25 +263,28 @@ class TrackBlocks:
         for c in range(C):
             if self.cw[c]:
                 wk += self.cw[c] * e_k[c].astype(np.float64)
-        self._weighted[b0:b0 + m] = wk
+        self._weighted[b0 : b0 + m] = wk
         self.energy += e_plain[:2].sum(axis=1, dtype=np.float64)
-        self.sums.add(sv[..., 0])                             # bin 0 = the block's sample sum
+        self.sums.add(sv[..., 0])  # bin 0 = the block's sample sum
         i0 = (-b0) % self.every
         if i0 >= m:
             return
-        sel = spec if self.every == 1 else np.ascontiguousarray(spec[:, i0::self.every])
+        sel = spec if self.every == 1 else np.ascontiguousarray(spec[:, i0 :: self.every])
         hs = _hann(sel, n)
         hv = hs.view(np.float32)
-        hp = hv * hv                                          # [C, k, 2F]: re^2, im^2 interleaved
+        hp = hv * hv  # [C, k, 2F]: re^2, im^2 interleaved
         mult = (b0 + i0) // self.every + np.arange(hp.shape[1])
         self._add_rows(_group_rows(hp, self.g_lo), mult)
         lv = _levels(mult)
-        for level in (lv[:1] if lv.size == 1 else np.unique(lv)):
+        for level in lv[:1] if lv.size == 1 else np.unique(lv):
             s = slice(None) if lv.size == 1 or (lv == level).all() else (lv == level)
             acc = self._acc.get(int(level))
             if acc is None:
-                acc = self._acc[int(level)] = [np.zeros((C, self.F)),
-                                               np.zeros(self.F, np.complex128) if C >= 2 else None, 0]
+                acc = self._acc[int(level)] = [
+                    np.zeros((C, self.F)),
+                    np.zeros(self.F, np.complex128) if C >= 2 else None,
+                    0,
+                ]
             h = hp[:, s].sum(axis=1)
             acc[0] += h[..., 0::2] + h[..., 1::2]
             if acc[1] is not None:
@@ -283,13 +295,15 @@ class TrackBlocks:
 
     def _add_rows(self, rows: np.ndarray, mult: np.ndarray) -> None:
         k = rows.shape[0]
-        if self.n_rows + k > self._rows.shape[0]:      # never more than max_analysed + one chunk's
-            cap = min(max(2 * self._rows.shape[0], self.n_rows + k), self.max_analysed + max(k, _CHUNK_SAMPLES // self.n + 1))
+        if self.n_rows + k > self._rows.shape[0]:  # never more than max_analysed + one chunk's
+            cap = min(
+                max(2 * self._rows.shape[0], self.n_rows + k), self.max_analysed + max(k, _CHUNK_SAMPLES // self.n + 1)
+            )
             cap = max(cap, self.n_rows + k)
             self._rows = np.resize(self._rows, (cap, self._rows.shape[1]))
             self._row_m = np.resize(self._row_m, cap)
-        self._rows[self.n_rows:self.n_rows + k] = rows
-        self._row_m[self.n_rows:self.n_rows + k] = mult
+        self._rows[self.n_rows : self.n_rows + k] = rows
+        self._row_m[self.n_rows : self.n_rows + k] = mult
         self.n_rows += k
 
     def _double(self) -> None:
@@ -317,7 +331,13 @@ class TrackBlocks:
                 cross += acc[1]
             n_an += acc[2]
         return BlockSpectra(
-            sample_rate=self.sample_rate, block_len=n, freqs=np.fft.rfftfreq(n, 1.0 / self.sample_rate),
+            sample_rate=self.sample_rate,
+            block_len=n,
+            freqs=np.fft.rfftfreq(n, 1.0 / self.sample_rate),
             psd=psd / (n_an * n),
-            group_bins=self.gb, group_energy=self._rows[: self.n_rows].astype(np.float64) / n, cross=cross,
-            n_blocks=self.n_blocks, n_analysed=n_an)
+            group_bins=self.gb,
+            group_energy=self._rows[: self.n_rows].astype(np.float64) / n,
+            cross=cross,
+            n_blocks=self.n_blocks,
+            n_analysed=n_an,
+        )

@@ -14,7 +14,7 @@ def as_audio(audio: np.ndarray, check_finite: bool = True) -> np.ndarray:
     scaled to [-1, 1)); non-finite values
     become 0 (unless ``check_finite`` is False: the caller checks) so that nothing raises on them."""
     x = np.asarray(audio)
-    if np.issubdtype(x.dtype, np.integer):          # PCM integers: full scale = 2^(bits - 1)
+    if np.issubdtype(x.dtype, np.integer):  # PCM integers: full scale = 2^(bits - 1)
         x = x.astype(np.float32) / np.float32(2.0 ** (8 * x.dtype.itemsize - 1))
     if x.ndim == 1:
         x = x[None, :]
@@ -46,7 +46,7 @@ def rnd(v, digits: int):
     if v is None:
         return None
     v = float(v)
-    return round(v, digits) + 0.0 if math.isfinite(v) else None   # + 0.0: no "-0.0"
+    return round(v, digits) + 0.0 if math.isfinite(v) else None  # + 0.0: no "-0.0"
 
 
 def block_view(x: np.ndarray, size: int) -> np.ndarray:
@@ -66,7 +66,7 @@ class ExactSums:
     mantissa is added, as an integer, to a float64 bin of its binary exponent (exact while a bin
     stays below 2^53, i.e. for up to 2^29 values), and ``total`` adds the bins up exactly."""
 
-    _E_MIN, _BINS = -149, 280          # frexp exponents of float32 values: -148 .. 128
+    _E_MIN, _BINS = -149, 280  # frexp exponents of float32 values: -148 .. 128
 
     def __init__(self, channels: int):
         self.acc = np.zeros((channels, self._BINS), dtype=np.float64)
@@ -74,7 +74,7 @@ class ExactSums:
     def add(self, v: np.ndarray) -> None:
         """Adds ``v`` [C, k] (float32) channel by channel."""
         m, e = np.frexp(np.asarray(v, dtype=np.float32))
-        mant = (m * np.float32(2.0 ** 24)).astype(np.float64)          # exact integers, |m| < 2^24
+        mant = (m * np.float32(2.0**24)).astype(np.float64)  # exact integers, |m| < 2^24
         idx = (e - self._E_MIN).astype(np.intp)
         for c in range(self.acc.shape[0]):
             self.acc[c] += np.bincount(idx[c], weights=mant[c], minlength=self._BINS)

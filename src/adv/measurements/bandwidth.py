@@ -38,18 +38,18 @@ import numpy as np
 LOW_HZ = 1000.0
 GRID_PER_OCTAVE = 96
 SMOOTH_OCTAVES = 1.0 / 48.0
-SMOOTH_MIN_HZ = 250.0         # ... but at least 250 Hz wide (sparse harmonics at low frequencies)
-FIT_RANGE = (2.0, 1.15)       # the trend line is fitted over [f / 2, f / 1.15]
-CHECK_RATIO = 1.15            # steepness is checked over [f, 1.15 f]
+SMOOTH_MIN_HZ = 250.0  # ... but at least 250 Hz wide (sparse harmonics at low frequencies)
+FIT_RANGE = (2.0, 1.15)  # the trend line is fitted over [f / 2, f / 1.15]
+CHECK_RATIO = 1.15  # steepness is checked over [f, 1.15 f]
 DROP_DB = 3.0
-STEEPNESS = 20.0              # dB / octave
+STEEPNESS = 20.0  # dB / octave
 TOP_FRACTION = 0.995
 
 
-CLIFF_DB = 20.0               # a fall of 20 dB within CLIFF_SPAN grid points (1/24 octave, ~500 dB per
-CLIFF_SPAN = 4                # octave) is an encoder's or a brick-wall filter's edge
-CLIFF_BACK = 10               # grid points below the onset where a cliff may start
-CLIFF_MAX_SAG = 6.0           # dB below the trend where a cliff may start
+CLIFF_DB = 20.0  # a fall of 20 dB within CLIFF_SPAN grid points (1/24 octave, ~500 dB per
+CLIFF_SPAN = 4  # octave) is an encoder's or a brick-wall filter's edge
+CLIFF_BACK = 10  # grid points below the onset where a cliff may start
+CLIFF_MAX_SAG = 6.0  # dB below the trend where a cliff may start
 REFINE = True
 REFINE_RANGE = (-0.15, 0.3)
 REFINE_DB = (1.5, 15.0)
@@ -87,17 +87,17 @@ def _cliff(x: np.ndarray, s: np.ndarray, line: np.ndarray, k: int, end: int) -> 
     hi = min(end, len(s) - 1 - span)
     if hi <= lo:
         return None
-    fall = s[lo:hi + 1] - s[lo + span:hi + 1 + span]
+    fall = s[lo : hi + 1] - s[lo + span : hi + 1 + span]
     j = int(np.argmax(fall))
     if fall[j] < CLIFF_DB:
         return None
     top = lo + j
-    while top > lo and s[top - 1] - s[top] > CLIFF_DB / CLIFF_SPAN / 2:   # back to where the steep fall starts
+    while top > lo and s[top - 1] - s[top] > CLIFF_DB / CLIFF_SPAN / 2:  # back to where the steep fall starts
         top -= 1
     if line[top] - s[top] > CLIFF_MAX_SAG or (top >= span and s[top - span] - s[top] > CLIFF_DB / 6):
-        return None                                          # not a shelf ending in a cliff
+        return None  # not a shelf ending in a cliff
     level = s[top] - DROP_DB
-    after = np.flatnonzero(s[top:hi + 1 + span] <= level)
+    after = np.flatnonzero(s[top : hi + 1 + span] <= level)
     if after.size == 0 or after[0] == 0:
         return None
     i1 = top + int(after[0])
@@ -132,12 +132,12 @@ def cutoff_hz(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> float |
     # 1/48-octave band means at 1/96-octave spacing, from the cumulative spectrum (fractional bins)
     a = int(round(GRID_PER_OCTAVE * np.log2(FIT_RANGE[0])))
     b = int(round(GRID_PER_OCTAVE * np.log2(FIT_RANGE[1])))
-    g0 = lo_hz / 2.0 ** (a / GRID_PER_OCTAVE)                   # the first candidate has a full fit window
+    g0 = lo_hz / 2.0 ** (a / GRID_PER_OCTAVE)  # the first candidate has a full fit window
     n_grid = int(np.floor(GRID_PER_OCTAVE * np.log2(top / g0))) + 1
     if n_grid < a + 40:
         return None
-    x = np.arange(n_grid) / GRID_PER_OCTAVE                      # octaves above g0
-    fg = g0 * 2.0 ** x
+    x = np.arange(n_grid) / GRID_PER_OCTAVE  # octaves above g0
+    fg = g0 * 2.0**x
     cum = np.r_[0.0, np.cumsum(p)]
     width = np.maximum(fg * (2.0 ** (SMOOTH_OCTAVES / 2) - 2.0 ** (-SMOOTH_OCTAVES / 2)), SMOOTH_MIN_HZ)
     e_lo = np.clip((fg - width / 2) / df + 0.5, 0, len(p))
@@ -150,7 +150,7 @@ def cutoff_hz(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> float |
     csxx, csxy = np.r_[0.0, np.cumsum(x * x)], np.r_[0.0, np.cumsum(x * s)]
     i = np.arange(n_grid)
     j0 = np.maximum(i - a, 0)
-    j1 = i - b + 1                                              # exclusive
+    j1 = i - b + 1  # exclusive
     m = (j1 - j0).astype(np.float64)
     valid = i >= a
     j1c = np.maximum(j1, 0)
@@ -168,14 +168,14 @@ def cutoff_hz(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> float |
     for k in onsets[:200]:
         end = min(k + check, n_grid - 1)
         line = icpt[k] + slope[k] * x
-        d = line[k:end + 1] - s[k:end + 1]
+        d = line[k : end + 1] - s[k : end + 1]
         if d.size > 1 and d[1:].min() < DROP_DB - 0.5:
             continue
         if end - k >= 4 and d[-1] < DROP_DB + STEEPNESS * (x[end] - x[k]):
             continue
         if end < n_grid - 1:
-            limit = trend[k] + min(slope[k], 0.0) * (x[end + 1:] - x[k]) - DROP_DB
-            if np.mean(s[end + 1:] > limit) > 0.02:
+            limit = trend[k] + min(slope[k], 0.0) * (x[end + 1 :] - x[k]) - DROP_DB
+            if np.mean(s[end + 1 :] > limit) > 0.02:
                 continue
         # interpolate the 3-dB crossing between grid points k-1 and k
         d0, d1 = drop[k - 1], drop[k]
@@ -186,5 +186,5 @@ def cutoff_hz(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> float |
             xc = cliff
         elif REFINE:
             xc = _refine(x, line - s, k, xc)
-        return float(g0 * 2.0 ** xc)
+        return float(g0 * 2.0**xc)
     return float(nyq)

@@ -49,7 +49,7 @@ TOLERANCE_DB = 0.05
 CORE_TOLERANCE = 10.0 ** (0.002 / 20.0) - 1.0
 MIN_RUN = 3
 FLATNESS = 0.2
-PAIR_TOLERANCE = 2.0 ** -18
+PAIR_TOLERANCE = 2.0**-18
 EVIDENCE_RUNS = 3
 
 
@@ -77,7 +77,7 @@ def highest_ceiling(approx: np.ndarray, holds, floor) -> np.ndarray:
     dn1 = _next32(base, -np.inf)
     out = np.array(np.broadcast_to(floor, approx.shape), dtype=np.float64)
     done = np.zeros(approx.shape, dtype=bool)
-    for cand in (_next32(up1, np.inf), up1, base, dn1, _next32(dn1, -np.inf)):      # highest first
+    for cand in (_next32(up1, np.inf), up1, base, dn1, _next32(dn1, -np.inf)):  # highest first
         ok = ~done & holds(cand) & (cand >= out)
         out[ok] = cand[ok]
         done |= ok
@@ -91,6 +91,7 @@ class RunVerdicts:
     and ``stable`` (its verdict holds at every ceiling up to ``void``). Per sample of a non-clip
     run at the ceiling (within ``PAIR_TOLERANCE``), entry ``exact_idx`` of run ``exact_run``:
     ``exact_n`` samples, at the ceiling up to ceiling ``exact_key``."""
+
     clip: np.ndarray
     span_len: np.ndarray
     top: np.ndarray
@@ -102,8 +103,18 @@ class RunVerdicts:
     exact_key: np.ndarray | None
 
 
-def evaluate_runs(hi: np.ndarray, lo: np.ndarray, cnt: np.ndarray, first: np.ndarray, n_ent: np.ndarray,
-                  before: np.ndarray, after: np.ndarray, c, tol: float, keys: bool = True) -> RunVerdicts:
+def evaluate_runs(
+    hi: np.ndarray,
+    lo: np.ndarray,
+    cnt: np.ndarray,
+    first: np.ndarray,
+    n_ent: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    c,
+    tol: float,
+    keys: bool = True,
+) -> RunVerdicts:
     """The clip rule on runs of candidate samples (sign-adjusted float64, all >= ``c`` (1 - ``tol``)).
 
     Entries: ``hi``/``lo``/``cnt`` (a sample: hi == lo, cnt 1; a stretch of equal samples: its
@@ -120,8 +131,17 @@ def evaluate_runs(hi: np.ndarray, lo: np.ndarray, cnt: np.ndarray, first: np.nda
     E, R = hi.size, first.size
     if R == 0:
         e, z = np.empty(0), np.zeros(0, np.int64)
-        return RunVerdicts(np.zeros(0, bool), z, e, e if keys else None, np.zeros(0, bool) if keys else None,
-                           z, z, z, e if keys else None)
+        return RunVerdicts(
+            np.zeros(0, bool),
+            z,
+            e,
+            e if keys else None,
+            np.zeros(0, bool) if keys else None,
+            z,
+            z,
+            z,
+            e if keys else None,
+        )
     run_of = np.repeat(np.arange(R), n_ent)
     scalar = np.ndim(c) == 0
     cr = np.full(R, float(c)) if scalar else np.asarray(c, dtype=np.float64)
@@ -162,7 +182,9 @@ def evaluate_runs(hi: np.ndarray, lo: np.ndarray, cnt: np.ndarray, first: np.nda
         max_out = np.maximum.reduceat(np.where(outside, hi, -np.inf), first)
         stable = flat_span & (last_up < first_down) & (max_out < top - CORE_TOLERANCE * void)
         h = hi[ex]
-        exact_key = highest_ceiling(h / (1.0 - PAIR_TOLERANCE), lambda cc: h >= cc * (1.0 - PAIR_TOLERANCE), cr[run_of[ex]])
+        exact_key = highest_ceiling(
+            h / (1.0 - PAIR_TOLERANCE), lambda cc: h >= cc * (1.0 - PAIR_TOLERANCE), cr[run_of[ex]]
+        )
     return RunVerdicts(clip, span_len, top, void, stable, ex, run_of[ex], exact_n, exact_key)
 
 
@@ -196,7 +218,7 @@ def candidates(ext, c: int, sign: float, thr: float, start: int = 0) -> np.ndarr
     hot_coarse = hot_coarse[hot_coarse >= start // COARSE]
     if hot_coarse.size == 0:
         return np.empty(0, dtype=np.int64)
-    if hot_coarse.size * COARSE > (n - start) // 4:          # much of it: one pass over the channel
+    if hot_coarse.size * COARSE > (n - start) // 4:  # much of it: one pass over the channel
         seg = x[c, start:]
         idx = np.flatnonzero(seg >= t32 if sign > 0 else seg <= -t32) + start
     else:

@@ -72,7 +72,7 @@ def integrated_lufs(k_energy: np.ndarray) -> float | None:
     if weighted.size < 4:
         return None
     cs = np.r_[0.0, np.cumsum(weighted)]
-    blocks = (cs[4:] - cs[:-4]) / 4.0                            # 400-ms blocks, hop 100 ms
+    blocks = (cs[4:] - cs[:-4]) / 4.0  # 400-ms blocks, hop 100 ms
     lk = _to_lufs(blocks)
     gated = blocks[lk >= ABS_GATE_LUFS]
     if gated.size == 0:

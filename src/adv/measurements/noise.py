@@ -41,22 +41,22 @@ import numpy as np
 import scipy.fft as sfft
 
 SNR_PERCENTILE = 10.0
-NOISE_SLOPE = 1.0              # noise density may rise towards low frequencies at most like 1/f (pink)
+NOISE_SLOPE = 1.0  # noise density may rise towards low frequencies at most like 1/f (pink)
 SNR_RANGE_DB = (-30.0, 100.0)
-SILENT_BLOCK_DB = -100.0       # blocks this far below the loudest are digital silence / fades
-HUM_RATE = 4000.0             # the hum search runs on a boxcar-decimated copy at about this rate
-HUM_FRAME_SECONDS = 3.0       # 0.33-Hz resolution
+SILENT_BLOCK_DB = -100.0  # blocks this far below the loudest are digital silence / fades
+HUM_RATE = 4000.0  # the hum search runs on a boxcar-decimated copy at about this rate
+HUM_FRAME_SECONDS = 3.0  # 0.33-Hz resolution
 HUM_MAX_FRAMES = 8
-HUM_FRAME_PERCENTILE = 25.0    # per bin over the frames: hum holds steady, notes come and go
-HUM_DRIFT_HZ = 0.12           # mains frequency tolerance (x harmonic number)
-HUM_BACKGROUND_PERCENTILE = 90.0   # a peak is compared with the strong bins around it: music with a
-                                   # sample-exact loop has comb lines every 1-2 Hz, and one of them
-                                   # falls on 50 or 60 Hz
+HUM_FRAME_PERCENTILE = 25.0  # per bin over the frames: hum holds steady, notes come and go
+HUM_DRIFT_HZ = 0.12  # mains frequency tolerance (x harmonic number)
+HUM_BACKGROUND_PERCENTILE = 90.0  # a peak is compared with the strong bins around it: music with a
+# sample-exact loop has comb lines every 1-2 Hz, and one of them
+# falls on 50 or 60 Hz
 HUM_HARMONICS = 16
-HUM_PEAK_DB = 8.0              # a harmonic counts when it stands this far above its neighbours...
-HUM_STRONG_DB = 12.0           # ... and hum needs one harmonic at least this prominent
+HUM_PEAK_DB = 8.0  # a harmonic counts when it stands this far above its neighbours...
+HUM_STRONG_DB = 12.0  # ... and hum needs one harmonic at least this prominent
 HUM_MIN_HARMONICS = 3
-HUM_F0_AGREEMENT_HZ = 0.03    # the strong harmonics' peak frequencies / h must agree this well
+HUM_F0_AGREEMENT_HZ = 0.03  # the strong harmonics' peak frequencies / h must agree this well
 
 
 def _chi2_fraction(dof: np.ndarray, p: float) -> np.ndarray:
@@ -117,17 +117,17 @@ class HumFrames:
     length ends with the stride its length gives); memory stays at ~24 spectra."""
 
     def __init__(self, sample_rate: int, expected_frames: int | None = None):
-        self.d = max(1, int(sample_rate // HUM_RATE))             # boxcar decimation to ~4 kHz
+        self.d = max(1, int(sample_rate // HUM_RATE))  # boxcar decimation to ~4 kHz
         self.rate = sample_rate / self.d
         self.frame = 1 << int(np.floor(np.log2(max(HUM_FRAME_SECONDS * self.rate, 1.0))))
-        self.span = self.frame * self.d                           # raw samples per frame
+        self.span = self.frame * self.d  # raw samples per frame
         total = int(expected_frames) // self.span if expected_frames else 0
-        self.stride = 1                                           # the smallest power of two leaving
-        while -(-total // self.stride) > 2 * HUM_MAX_FRAMES:      # at most 16 multiples (as _thin ends)
+        self.stride = 1  # the smallest power of two leaving
+        while -(-total // self.stride) > 2 * HUM_MAX_FRAMES:  # at most 16 multiples (as _thin ends)
             self.stride *= 2
-        self.spectra: dict[int, np.ndarray] = {}                  # frame index -> power [bins] float32
-        self._cur: list[np.ndarray] = []                          # decimated pieces of the frame being filled
-        self.next = 0                                             # next raw sample to read (a multiple of d)
+        self.spectra: dict[int, np.ndarray] = {}  # frame index -> power [bins] float32
+        self._cur: list[np.ndarray] = []  # decimated pieces of the frame being filled
+        self.next = 0  # next raw sample to read (a multiple of d)
 
     def _kept(self, f: int) -> bool:
         return f < HUM_MAX_FRAMES or f % self.stride == 0
@@ -145,7 +145,7 @@ class HumFrames:
         ch = buf[: min(2, buf.shape[0])]
         end = (n // self.d) * self.d
         while -(-(n // self.span) // self.stride) > 2 * HUM_MAX_FRAMES:
-            self.stride *= 2                                     # the stream is known to be this long
+            self.stride *= 2  # the stream is known to be this long
             self._thin()
         while self.next < end:
             f = self.next // self.span
@@ -154,7 +154,7 @@ class HumFrames:
                 continue
             f_end = (f + 1) * self.span
             b = min(end, f_end)
-            self._cur.append(_decimate(ch[:, self.next - buf0: b - buf0], self.d))
+            self._cur.append(_decimate(ch[:, self.next - buf0 : b - buf0], self.d))
             self.next = b
             if b == f_end:
                 self.spectra[f] = _frame_power(np.concatenate(self._cur, axis=1))
@@ -166,14 +166,14 @@ class HumFrames:
             self.stride *= 2
         self.spectra = {f: p for f, p in self.spectra.items() if self._kept(f)}
         f = self.next // self.span
-        if self.next % self.span and not self._kept(f):           # the frame being filled is no longer used
+        if self.next % self.span and not self._kept(f):  # the frame being filled is no longer used
             self._cur = []
             self.next = self._next_kept(f) * self.span
 
     def result(self, n: int) -> int | None:
         """The hum decision for a stream of ``n`` samples (state unchanged)."""
         complete = n // self.span
-        if complete == 0:                                         # shorter than a frame: one shorter frame
+        if complete == 0:  # shorter than a frame: one shorter frame
             frame = self.frame
             while frame * self.d > n and frame > 256:
                 frame //= 2
@@ -205,7 +205,7 @@ def _decimate(seg: np.ndarray, d: int) -> np.ndarray:
 def _frame_power(seg: np.ndarray) -> np.ndarray:
     """Hann-windowed power spectrum of one decimated frame [C, frame], channels averaged (float32)."""
     spec = sfft.rfft(seg * np.hanning(seg.shape[1]).astype(np.float32), axis=-1)
-    return (spec.real ** 2 + spec.imag ** 2).mean(axis=0)
+    return (spec.real**2 + spec.imag**2).mean(axis=0)
 
 
 def hum_decision(power: np.ndarray, df: float, rate: float) -> int | None:
@@ -225,13 +225,15 @@ def hum_decision(power: np.ndarray, df: float, rate: float) -> int | None:
             f = h * mains
             if (f + 14.0) / df >= nbins - 1 or f > 0.4 * rate:
                 break
-            if f % 300.0 == 0.0:               # shared by 50- and 60-Hz hum: no evidence for either
+            if f % 300.0 == 0.0:  # shared by 50- and 60-Hz hum: no evidence for either
                 continue
             half = h * HUM_DRIFT_HZ + df
             k0, k1 = int(np.floor((f - half) / df)), int(np.ceil((f + half) / df))
-            k = k0 + int(np.argmax(power[k0:k1 + 1]))
-            nb = np.r_[np.arange(int((f - 12.0) / df), int((f - 3.0) / df)),
-                       np.arange(int((f + 3.0) / df) + 1, int((f + 12.0) / df) + 1)]
+            k = k0 + int(np.argmax(power[k0 : k1 + 1]))
+            nb = np.r_[
+                np.arange(int((f - 12.0) / df), int((f - 3.0) / df)),
+                np.arange(int((f + 3.0) / df) + 1, int((f + 12.0) / df) + 1),
+            ]
             prom.append(float(10.0 * np.log10(power[k] / np.percentile(power[nb], HUM_BACKGROUND_PERCENTILE))))
             # the peak's frequency, parabolic on log power, as an estimate of the mains frequency
             y0, y1, y2 = logp[k - 1], logp[k], logp[k + 1]

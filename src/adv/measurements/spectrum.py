@@ -25,8 +25,34 @@ import numpy as np
 
 REFERENCE_PATH = Path(__file__).with_name("reference_spectrum.json")
 BAND_CENTRES = tuple(float(f) for f in 1000.0 * 2.0 ** (np.arange(-13, 13) / 3.0))  # 50 Hz .. 16 kHz
-NOMINAL = (50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630, 800, 1000, 1250, 1600, 2000,
-           2500, 3150, 4000, 5000, 6300, 8000, 10000, 12500, 16000)
+NOMINAL = (
+    50,
+    63,
+    80,
+    100,
+    125,
+    160,
+    200,
+    250,
+    315,
+    400,
+    500,
+    630,
+    800,
+    1000,
+    1250,
+    1600,
+    2000,
+    2500,
+    3150,
+    4000,
+    5000,
+    6300,
+    8000,
+    10000,
+    12500,
+    16000,
+)
 MAX_BAND_DB = 30.0
 # Generic long-term spectrum of mixed and mastered popular music, 1/3-octave band power in dB re
 # the 1 kHz band: a bass plateau at 63-125 Hz, then about -3 dB per octave up to ~6 kHz and a faster
@@ -34,16 +60,48 @@ MAX_BAND_DB = 30.0
 # recordings (e.g. Elowsson & Friberg, "Long-term average spectrum in popular music and its relation
 # to the level of the percussion", AES 2017; Pestana et al., "Spectral characteristics of popular
 # commercial recordings 1950-2010", AES 2013), written down by hand, not their data.
-GENERIC_LEVELS_DB = (8.0, 9.0, 9.5, 9.5, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0, -1.0,
-                     -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.5, -11.0, -13.0, -16.5)
-GENERIC_SOURCE = ("generic popular-music long-term spectrum (hand-written smoothed approximation of "
-                  "published LTAS shapes: bass plateau 63-125 Hz, about -3 dB/octave to 6 kHz, "
-                  "steeper above); not fitted to data")
+GENERIC_LEVELS_DB = (
+    8.0,
+    9.0,
+    9.5,
+    9.5,
+    9.0,
+    8.0,
+    7.0,
+    6.0,
+    5.0,
+    4.0,
+    3.0,
+    2.0,
+    1.0,
+    0.0,
+    -1.0,
+    -2.0,
+    -3.0,
+    -4.0,
+    -5.0,
+    -6.0,
+    -7.0,
+    -8.0,
+    -9.5,
+    -11.0,
+    -13.0,
+    -16.5,
+)
+GENERIC_SOURCE = (
+    "generic popular-music long-term spectrum (hand-written smoothed approximation of "
+    "published LTAS shapes: bass plateau 63-125 Hz, about -3 dB/octave to 6 kHz, "
+    "steeper above); not fitted to data"
+)
 
 
 def generic_reference() -> dict:
-    return {"band_centres_hz": list(NOMINAL), "level_db": list(GENERIC_LEVELS_DB),
-            "source": GENERIC_SOURCE, "n_tracks": 0}
+    return {
+        "band_centres_hz": list(NOMINAL),
+        "level_db": list(GENERIC_LEVELS_DB),
+        "source": GENERIC_SOURCE,
+        "n_tracks": 0,
+    }
 
 
 @lru_cache(maxsize=4)
@@ -81,8 +139,9 @@ def band_levels(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> np.nd
     return out
 
 
-def spectral_deviation(freqs: np.ndarray, power: np.ndarray, sample_rate: int,
-                       reference: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float | None, float | None, float | None]:
+def spectral_deviation(
+    freqs: np.ndarray, power: np.ndarray, sample_rate: int, reference: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float | None, float | None, float | None]:
     """(spectral_deviation_db, most_deviant_band_hz, most_deviant_band_db); Nones for silence or
     when fewer than 6 bands are usable."""
     centres, ref = reference if reference is not None else reference_levels()
@@ -95,7 +154,7 @@ def spectral_deviation(freqs: np.ndarray, power: np.ndarray, sample_rate: int,
     diff = lv[ok] - ref[ok]
     diff = diff - np.median(diff)
     diff = np.clip(diff, -MAX_BAND_DB, MAX_BAND_DB)
-    rms = float(np.sqrt(np.mean(diff ** 2)))
+    rms = float(np.sqrt(np.mean(diff**2)))
     j = int(np.argmax(np.abs(diff)))
     return rms, float(np.asarray(NOMINAL)[ok][j]), float(diff[j])
 
@@ -128,8 +187,12 @@ def fit_reference(tracks, source: str = "fitted on clean tracks") -> dict:
     # bands no track reaches (low sample rates) keep the generic shape, aligned to the fitted ones
     mean = np.where(seen, mean, generic + np.median(mean[seen] - generic[seen]))
     mean = mean - mean[NOMINAL.index(1000)]
-    return {"band_centres_hz": list(NOMINAL), "level_db": [round(float(v), 2) for v in mean],
-            "source": source, "n_tracks": len(rows)}
+    return {
+        "band_centres_hz": list(NOMINAL),
+        "level_db": [round(float(v), 2) for v in mean],
+        "source": source,
+        "n_tracks": len(rows),
+    }
 
 
 def save_reference(ref: dict, path: str | Path = REFERENCE_PATH) -> None:

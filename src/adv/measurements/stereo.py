@@ -28,8 +28,9 @@ INVERTED_BELOW = -0.3
 MAX_LOSS_DB = 100.0
 
 
-def correlation_and_loss(e_l: float, e_r: float, e_lr: float, m_l: float, m_r: float,
-                         n: int) -> tuple[float | None, float | None]:
+def correlation_and_loss(
+    e_l: float, e_r: float, e_lr: float, m_l: float, m_r: float, n: int
+) -> tuple[float | None, float | None]:
     """(lr_correlation, mono_downmix_loss_db) from the sums of L^2, R^2, L*R and the means."""
     if n == 0:
         return None, None
@@ -47,8 +48,9 @@ def correlation_and_loss(e_l: float, e_r: float, e_lr: float, m_l: float, m_r: f
     return corr, float(loss)
 
 
-def delay_and_polarity(cross: np.ndarray | None, psd_l: np.ndarray, psd_r: np.ndarray,
-                       n_analysed: int, block_len: int, sample_rate: int) -> tuple[float | None, bool | None]:
+def delay_and_polarity(
+    cross: np.ndarray | None, psd_l: np.ndarray, psd_r: np.ndarray, n_analysed: int, block_len: int, sample_rate: int
+) -> tuple[float | None, bool | None]:
     """(channel_delay_ms, polarity_inverted) from the summed cross spectrum conj(L) R and the
     channels' long-term power spectra (``_blocks.BlockSpectra``)."""
     if cross is None or n_analysed == 0:
@@ -60,12 +62,12 @@ def delay_and_polarity(cross: np.ndarray | None, psd_l: np.ndarray, psd_r: np.nd
         return None, None
     floor = 1e-12 * max(float(auto_l.max()), float(auto_r.max()))
     gamma = cross / np.sqrt((auto_l + floor) * (auto_r + floor))
-    gamma[0] = 0.0                                          # DC says nothing about a lag
+    gamma[0] = 0.0  # DC says nothing about a lag
     coh = sfft.irfft(gamma, n=block_len)
     plain = sfft.irfft(cross, n=block_len)
     max_lag = min(int(round(MAX_LAG_SECONDS * sample_rate)), block_len // 2 - 1)
     lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-    c = coh[lags % block_len]                               # mean coherence at each lag
+    c = coh[lags % block_len]  # mean coherence at each lag
     i = int(np.argmax(np.abs(c)))
     if abs(c[i]) < MIN_COHERENCE:
         return None, None

@@ -28,24 +28,29 @@ def _saw(freq: float, n: int, sr: int, rng: np.random.Generator, brightness: flo
     return signal.lfilter([1.0 - a], [1.0, -a], s)
 
 
-def music_like(seconds: float = 10.0, sr: int = 44100, seed: int = 0, channels: int = 2,
-               peak_dbfs: float = -1.0, bpm: float | None = None) -> np.ndarray:
+def music_like(
+    seconds: float = 10.0,
+    sr: int = 44100,
+    seed: int = 0,
+    channels: int = 2,
+    peak_dbfs: float = -1.0,
+    bpm: float | None = None,
+) -> np.ndarray:
     """float32 [channels, n]: a seeded music-like mix normalised to ``peak_dbfs`` sample peak."""
     rng = np.random.default_rng(seed)
     n = max(int(round(seconds * sr)), 1)
     bpm = float(bpm if bpm is not None else rng.uniform(90, 140))
     beat = 60.0 / bpm
     out = np.zeros((2, n))
-    pans = {"kick": 0.5, "snare": rng.uniform(0.4, 0.6), "hat": rng.uniform(0.2, 0.8),
-            "bass": 0.5, "chord": None}
+    pans = {"kick": 0.5, "snare": rng.uniform(0.4, 0.6), "hat": rng.uniform(0.2, 0.8), "bass": 0.5, "chord": None}
 
     def add(x: np.ndarray, start: int, pan: float) -> None:
         if start >= n:
             return
         x = x[: n - start]
         gl, gr = np.cos(pan * np.pi / 2), np.sin(pan * np.pi / 2)
-        out[0, start:start + len(x)] += gl * x
-        out[1, start:start + len(x)] += gr * x
+        out[0, start : start + len(x)] += gl * x
+        out[1, start : start + len(x)] += gr * x
 
     # high-frequency shaping of the noise parts: a one-pole roll-off above 2.5 kHz (mixes fall by a few
     # dB per octave in 1/3-octave bands; a one-pole has no zero at Nyquist, so the spectrum reaches the
@@ -68,7 +73,9 @@ def music_like(seconds: float = 10.0, sr: int = 44100, seed: int = 0, channels: 
         if b % 2 == 1:
             m = int(0.25 * sr)
             sn = rng.standard_normal(m) * _env(m, sr, 0.001, 0.06)
-            sn = 0.35 * signal.lfilter(hat_b, hat_a, sn) + 0.3 * np.sin(2 * np.pi * 190 * np.arange(m) / sr) * _env(m, sr, 0.001, 0.05)
+            sn = 0.35 * signal.lfilter(hat_b, hat_a, sn) + 0.3 * np.sin(2 * np.pi * 190 * np.arange(m) / sr) * _env(
+                m, sr, 0.001, 0.05
+            )
             add(sn, t0 + int(rng.integers(0, int(0.004 * sr) + 1)), pans["snare"])
         # hi-hats on eighths: high-passed noise bursts
         for h in range(2):
@@ -138,21 +145,29 @@ def delay_right(x: np.ndarray, samples: int) -> np.ndarray:
     return y
 
 
-def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white",
-              sr: int = 44100) -> np.ndarray:
+def add_noise(
+    x: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white", sr: int = 44100
+) -> np.ndarray:
     """``x`` plus stationary noise at exactly ``snr_db`` (power of x over power of the noise)."""
     noise = rng.standard_normal(x.shape)
-    if colour == "pink":                      # 1/f power spectrum, flat below 20 Hz
+    if colour == "pink":  # 1/f power spectrum, flat below 20 Hz
         spec = np.fft.rfft(noise, axis=-1)
         f = np.maximum(np.fft.rfftfreq(x.shape[-1], 1.0 / sr), 20.0)
         noise = np.fft.irfft(spec / np.sqrt(f), n=x.shape[-1], axis=-1)
     p_x = float(np.mean(x.astype(np.float64) ** 2))
-    noise *= np.sqrt(p_x / np.mean(noise ** 2) / 10 ** (snr_db / 10))
+    noise *= np.sqrt(p_x / np.mean(noise**2) / 10 ** (snr_db / 10))
     return (x + noise).astype(np.float32)
 
 
-def add_hum(x: np.ndarray, sr: int, mains_hz: float, snr_db: float = 24.0, offset_hz: float = 0.07,
-            harmonics: int = 12, decay: float = 1.0) -> np.ndarray:
+def add_hum(
+    x: np.ndarray,
+    sr: int,
+    mains_hz: float,
+    snr_db: float = 24.0,
+    offset_hz: float = 0.07,
+    harmonics: int = 12,
+    decay: float = 1.0,
+) -> np.ndarray:
     """``x`` plus mains hum: ``mains_hz + offset_hz`` and its harmonics (amplitude k^-decay, up to
     ``harmonics`` or 0.45 x the rate), scaled to ``snr_db`` below the power of ``x``."""
     t = np.arange(x.shape[-1]) / sr
@@ -162,7 +177,7 @@ def add_hum(x: np.ndarray, sr: int, mains_hz: float, snr_db: float = 24.0, offse
         if k * f0 < 0.45 * sr:
             hum += k ** (-decay) * np.sin(2 * np.pi * k * f0 * t + 0.7 * k)
     p_x = float(np.mean(x.astype(np.float64) ** 2))
-    hum *= np.sqrt(p_x / np.mean(hum ** 2) / 10 ** (snr_db / 10))
+    hum *= np.sqrt(p_x / np.mean(hum**2) / 10 ** (snr_db / 10))
     return (x + hum).astype(np.float32)
 
 
@@ -173,7 +188,7 @@ def measure_in_blocks(x: np.ndarray, sr: int, sizes, expected: int | None) -> di
     meter = TrackMeter(sr, x.shape[0], expected)
     i = 0
     for s in sizes:
-        meter.update(x[:, i:i + s])
+        meter.update(x[:, i : i + s])
         i += s
     if i != x.shape[1]:
         raise ValueError(f"block sizes add up to {i}, the signal has {x.shape[1]} samples")

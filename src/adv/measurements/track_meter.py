@@ -63,16 +63,16 @@ from adv.measurements import bandwidth, clipping, loudness, noise, spectrum, ste
 from adv.measurements._blocks import TrackBlocks, analyse_every, block_length
 from adv.measurements._common import SILENT_PEAK, ExactSums, as_audio, db_amp, finite, rnd, sig
 
-MIN_CHUNK = 1 << 17         # frames: updates are gathered up to this before they are processed (each
-                            # pass costs ~0.2 ms of fixed numpy overhead, a third of a 65536-frame one)
+MIN_CHUNK = 1 << 17  # frames: updates are gathered up to this before they are processed (each
+# pass costs ~0.2 ms of fixed numpy overhead, a third of a 65536-frame one)
 OPEN_RUN_ENTRIES = 1 << 14  # an open run (DC at the ceiling ...) longer than this is run-length coded
-OPEN_RUN_KEEP = 1024        # ... and, if still longer, its middle summarised, keeping this many each end
-MAX_KEYS = 4096             # judged-run table size beyond which its keys are rounded down
+OPEN_RUN_KEEP = 1024  # ... and, if still longer, its middle summarised, keeping this many each end
+MAX_KEYS = 4096  # judged-run table size beyond which its keys are rounded down
 UNSTABLE_ENTRIES = 1 << 14  # entries (samples, or stretches of equal ones) of runs kept per side to
-                            # be judged at the final ceiling
+# be judged at the final ceiling
 
-LENGTH_MARGIN = 1.25        # subsampling is planned for expected_frames / this (see __init__)
-_TP_CONTEXT = 16            # samples of history kept for the interpolator (it needs 11)
+LENGTH_MARGIN = 1.25  # subsampling is planned for expected_frames / this (see __init__)
+_TP_CONTEXT = 16  # samples of history kept for the interpolator (it needs 11)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -101,8 +101,15 @@ class _Runs:
             return self
         m = self.n_ent[runs]
         idx = np.repeat(self.first[runs], m) + (np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m))
-        return _Runs(self.hi[idx], self.lo[idx], self.cnt[idx], (np.cumsum(m) - m).astype(np.int64), m,
-                     self.before[runs], self.after[runs])
+        return _Runs(
+            self.hi[idx],
+            self.lo[idx],
+            self.cnt[idx],
+            (np.cumsum(m) - m).astype(np.int64),
+            m,
+            self.before[runs],
+            self.after[runs],
+        )
 
     def coded(self) -> "_Runs":
         """The same runs with neighbouring equal samples as one entry (lossless: clip tops are flat)."""
@@ -111,14 +118,23 @@ class _Runs:
         hi, lo = self.hi, self.lo
         start = np.zeros(hi.size, dtype=bool)
         start[self.first] = True
-        same = np.r_[False, (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1]) & (hi[1:] == lo[1:]) & (hi[:-1] == lo[:-1])] & ~start
+        same = (
+            np.r_[False, (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1]) & (hi[1:] == lo[1:]) & (hi[:-1] == lo[:-1])] & ~start
+        )
         g = np.flatnonzero(~same)
         if g.size == hi.size:
             return self
         gid = np.cumsum(~same) - 1
         new_first = gid[self.first]
-        return _Runs(hi[g], lo[g], np.add.reduceat(self.cnt, g), new_first, np.diff(np.r_[new_first, g.size]),
-                     self.before, self.after)
+        return _Runs(
+            hi[g],
+            lo[g],
+            np.add.reduceat(self.cnt, g),
+            new_first,
+            np.diff(np.r_[new_first, g.size]),
+            self.before,
+            self.after,
+        )
 
     def cut(self, c: float, tol: float) -> "_Runs":
         """The pieces these runs fall into at ceiling ``c`` (only samples >= c (1 - tol) stay
@@ -142,17 +158,29 @@ class _Runs:
 
     def compact(self) -> "_Runs":
         """The same runs in float32 / int32 (exact: the samples are float32 values)."""
-        return _Runs(self.hi.astype(np.float32), self.lo.astype(np.float32), self.cnt.astype(np.int32),
-                     self.first.astype(np.int32), self.n_ent.astype(np.int32), self.before.astype(np.float32),
-                     self.after.astype(np.float32))
+        return _Runs(
+            self.hi.astype(np.float32),
+            self.lo.astype(np.float32),
+            self.cnt.astype(np.int32),
+            self.first.astype(np.int32),
+            self.n_ent.astype(np.int32),
+            self.before.astype(np.float32),
+            self.after.astype(np.float32),
+        )
 
     def wide(self) -> "_Runs":
         """The same runs in float64 / int64, as the evaluator takes them."""
         if self.hi.dtype == np.float64:
             return self
-        return _Runs(self.hi.astype(np.float64), self.lo.astype(np.float64), self.cnt.astype(np.int64),
-                     self.first.astype(np.int64), self.n_ent.astype(np.int64), self.before.astype(np.float64),
-                     self.after.astype(np.float64))
+        return _Runs(
+            self.hi.astype(np.float64),
+            self.lo.astype(np.float64),
+            self.cnt.astype(np.int64),
+            self.first.astype(np.int64),
+            self.n_ent.astype(np.int64),
+            self.before.astype(np.float64),
+            self.after.astype(np.float64),
+        )
 
     @staticmethod
     def join(parts: list) -> "_Runs":
@@ -161,18 +189,26 @@ class _Runs:
         if len(parts) <= 1:
             return parts[0] if parts else _Runs()
         off = np.cumsum([0] + [q.hi.size for q in parts[:-1]])
-        return _Runs(*(np.concatenate([getattr(q, a) for q in parts]) for a in ("hi", "lo", "cnt")),
-                     np.concatenate([q.first + o for q, o in zip(parts, off)]),
-                     *(np.concatenate([getattr(q, a) for q in parts]) for a in ("n_ent", "before", "after")))
+        return _Runs(
+            *(np.concatenate([getattr(q, a) for q in parts]) for a in ("hi", "lo", "cnt")),
+            np.concatenate([q.first + o for q, o in zip(parts, off)]),
+            *(np.concatenate([getattr(q, a) for q in parts]) for a in ("n_ent", "before", "after")),
+        )
 
     def __add__(self, other: "_Runs") -> "_Runs":
         if len(other) == 0:
             return self
         if len(self) == 0:
             return other
-        return _Runs(np.r_[self.hi, other.hi], np.r_[self.lo, other.lo], np.r_[self.cnt, other.cnt],
-                     np.r_[self.first, other.first + self.hi.size], np.r_[self.n_ent, other.n_ent],
-                     np.r_[self.before, other.before], np.r_[self.after, other.after])
+        return _Runs(
+            np.r_[self.hi, other.hi],
+            np.r_[self.lo, other.lo],
+            np.r_[self.cnt, other.cnt],
+            np.r_[self.first, other.first + self.hi.size],
+            np.r_[self.n_ent, other.n_ent],
+            np.r_[self.before, other.before],
+            np.r_[self.after, other.after],
+        )
 
 
 class _ClipSide:
@@ -180,19 +216,19 @@ class _ClipSide:
 
     def __init__(self, sign: float, tol: float):
         self.sign, self.tol = sign, tol
-        self.ceiling = 0.0                        # running max of sign * x
+        self.ceiling = 0.0  # running max of sign * x
         z = np.empty(0, np.int64)
         # judged runs whose verdict holds until they are gone, by the ceiling that ends it
-        self.clips = (z, (z, z, z))        # void -> clip runs, their span samples, the longest span
-        self.exact = (z, (z,))             # last ceiling it is at -> samples at the ceiling (non-clips)
-        self.later = _Runs()               # closed at the last update, judged at the next
-        self.unstable: list[tuple[_Runs, np.ndarray]] = []    # runs whose verdict may change before
-        self.n_unstable = 0                                   # they are gone (with their voids), samples
-        self._u_purged = 0.0                                  # ceiling at the last purge of those gone
-        self.o_hi = self.o_lo = None              # the open run's entries (sign-adjusted) ...
+        self.clips = (z, (z, z, z))  # void -> clip runs, their span samples, the longest span
+        self.exact = (z, (z,))  # last ceiling it is at -> samples at the ceiling (non-clips)
+        self.later = _Runs()  # closed at the last update, judged at the next
+        self.unstable: list[tuple[_Runs, np.ndarray]] = []  # runs whose verdict may change before
+        self.n_unstable = 0  # they are gone (with their voids), samples
+        self._u_purged = 0.0  # ceiling at the last purge of those gone
+        self.o_hi = self.o_lo = None  # the open run's entries (sign-adjusted) ...
         self.o_cnt = None
-        self.o_start = 0                          # ... its first sample
-        self.o_before = math.nan                  # ... and the sample before it
+        self.o_start = 0  # ... its first sample
+        self.o_before = math.nan  # ... and the sample before it
 
     def update(self, ext: truepeak.Extrema, c: int, buf0: int, r0: int, side_max: float, defer: bool) -> None:
         """Takes samples ``r0 ..`` of ``ext.x[c]`` (``ext.x`` starts at sample ``buf0``; samples
@@ -202,7 +238,7 @@ class _ClipSide:
         over a whole track then judges once, at its final ceiling, without the stability test."""
         x = ext.x
         self.ceiling = max(self.ceiling, side_max)
-        if self.ceiling <= SILENT_PEAK:           # nothing that quiet is judged (nor would count)
+        if self.ceiling <= SILENT_PEAK:  # nothing that quiet is judged (nor would count)
             return
         M = self.ceiling
         thr = M * (1.0 - self.tol)
@@ -244,11 +280,12 @@ class _ClipSide:
             return out
 
         before = np.where(start > 0, value_at(np.maximum(start - 1, 0)), np.nan)
-        closed = len(first) - 1 if end[-1] == n_end - 1 else len(first)     # the last may go on
+        closed = len(first) - 1 if end[-1] == n_end - 1 else len(first)  # the last may go on
         if closed:
             e = last[closed - 1] + 1
-            closed_runs = _Runs(hi[:e], lo[:e], cnt[:e], first[:closed], n_ent[:closed], before[:closed],
-                                value_at(end[:closed] + 1))
+            closed_runs = _Runs(
+                hi[:e], lo[:e], cnt[:e], first[:closed], n_ent[:closed], before[:closed], value_at(end[:closed] + 1)
+            )
             if defer:
                 self.later = closed_runs
             else:
@@ -301,7 +338,9 @@ class _ClipSide:
         cl = runs[r.clip[runs]]
         if cl.size:
             sl = r.span_len[cl]
-            self.clips = _merge(self.clips, _bits(r.void[cl]), (np.ones(cl.size, np.int64), sl, sl), ("sum", "sum", "max"))
+            self.clips = _merge(
+                self.clips, _bits(r.void[cl]), (np.ones(cl.size, np.int64), sl, sl), ("sum", "sum", "max")
+            )
         sel = np.isin(r.exact_run, runs)
         if sel.any():
             self.exact = _merge(self.exact, _bits(r.exact_key[sel]), (r.exact_n[sel],), ("sum",))
@@ -337,8 +376,15 @@ class _ClipSide:
             return 0, 0
         rest = _Runs.join([self.later] + [u for u, _ in self.unstable])
         if self.o_hi is not None:
-            rest = rest + _Runs(self.o_hi, self.o_lo, self.o_cnt, np.array([0]), np.array([self.o_hi.size]),
-                                np.array([self.o_before]), np.array([np.nan]))
+            rest = rest + _Runs(
+                self.o_hi,
+                self.o_lo,
+                self.o_cnt,
+                np.array([0]),
+                np.array([self.o_hi.size]),
+                np.array([self.o_before]),
+                np.array([np.nan]),
+            )
         rest = rest.cut(M, self.tol)
         n_clip = n_span = n_exact = longest = 0
         if len(rest):
@@ -372,8 +418,10 @@ def _merge(table: tuple, new_keys: np.ndarray, new_cols: tuple, ops: tuple) -> t
     order = np.argsort(allk, kind="stable")
     sk = allk[order]
     starts = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
-    out = tuple((np.add if op == "sum" else np.maximum).reduceat(np.r_[col, new].astype(np.int64)[order], starts)
-                for col, new, op in zip(cols, new_cols, ops))
+    out = tuple(
+        (np.add if op == "sum" else np.maximum).reduceat(np.r_[col, new].astype(np.int64)[order], starts)
+        for col, new, op in zip(cols, new_cols, ops)
+    )
     return sk[starts], out
 
 
@@ -406,11 +454,11 @@ class TrackMeter:
         self.C = int(channels)
         if self.sr <= 0 or self.C <= 0:
             raise ValueError("sample_rate and channels must be positive")
-        self.n = 0                                               # frames seen
+        self.n = 0  # frames seen
         self.expected = int(expected_frames) if expected_frames else None
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
-        self._carry = np.zeros((self.C, 0), dtype=np.float32)    # samples from _buf0 to n
+        self._carry = np.zeros((self.C, 0), dtype=np.float32)  # samples from _buf0 to n
         self._buf0 = 0
         self.bl = block_length(self.sr)
         # planned for a shorter length than announced: doubling is exact, so a header that
@@ -422,7 +470,7 @@ class TrackMeter:
         self.peak = np.zeros(self.C, dtype=np.float32)
         self.tp = np.zeros(self.C, dtype=np.float64)
         self.overs = np.zeros(self.C, dtype=np.int64)
-        self._tp_next = 0                                        # next 16-sample block to interpolate
+        self._tp_next = 0  # next 16-sample block to interpolate
         tol = clipping.tolerance()
         self.clip = [(_ClipSide(1.0, tol), _ClipSide(-1.0, tol)) for _ in range(self.C)]
         self.e_lr = 0.0
@@ -433,13 +481,13 @@ class TrackMeter:
         2^17 frames have gathered; nothing refers to ``block`` afterwards, so the caller may reuse it."""
         x = np.asarray(block)
         if x.dtype != np.float32 or x.ndim != 2 or x.strides[1] != 4:
-            x = as_audio(x, check_finite=False)                  # rows need only be contiguous
+            x = as_audio(x, check_finite=False)  # rows need only be contiguous
         if x.shape[0] != self.C:
             raise ValueError(f"expected {self.C} channels, got {x.shape[0]}")
         if x.shape[1] == 0:
             return
         if self._pending_n + x.shape[1] < MIN_CHUNK:
-            self._pending.append(x.copy())                       # the caller may reuse its buffer
+            self._pending.append(x.copy())  # the caller may reuse its buffer
             self._pending_n += x.shape[1]
             return
         self._process(self._pending + [x])
@@ -457,20 +505,26 @@ class TrackMeter:
         buf = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         buf0 = n_prev - self._carry.shape[1]
         ext = truepeak.Extrema(buf)
-        if not np.isfinite(ext.peak).all():                     # NaN / inf samples count as 0
+        if not np.isfinite(ext.peak).all():  # NaN / inf samples count as 0
             buf = finite(buf)
             ext = truepeak.Extrema(buf)
         L = buf.shape[1]
         self.n = n = buf0 + L
-        r0 = n_prev - buf0                                       # first new sample in buf
+        r0 = n_prev - buf0  # first new sample in buf
         np.maximum(self.peak, ext.peak, out=self.peak)
 
         # true peak: 16-sample blocks whose next block is complete (context for the interpolator)
         j0, j1 = (self._tp_next - buf0) // truepeak.BLOCK, L // truepeak.BLOCK - 1
         if j1 > j0:
             if float(self.peak.max()) > 0.0:
-                p, o = truepeak.interval_peaks(ext, truepeak.candidate_level(float(self.peak.max())), j0, j1,
-                                               k_lo=max(0, truepeak._HALF - 1 - buf0), k_hi=L)
+                p, o = truepeak.interval_peaks(
+                    ext,
+                    truepeak.candidate_level(float(self.peak.max())),
+                    j0,
+                    j1,
+                    k_lo=max(0, truepeak._HALF - 1 - buf0),
+                    k_hi=L,
+                )
                 np.maximum(self.tp, p, out=self.tp)
                 self.overs += o
             self._tp_next = buf0 + j1 * truepeak.BLOCK
@@ -484,7 +538,7 @@ class TrackMeter:
         a = self._fft_next - buf0
         nb = (L - a) // self.bl
         if nb:
-            self.blocks.add(buf[:, a:a + nb * self.bl].reshape(self.C, nb, self.bl))
+            self.blocks.add(buf[:, a : a + nb * self.bl].reshape(self.C, nb, self.bl))
             self._fft_next += nb * self.bl
 
         self.hum.update(buf, buf0, n)
@@ -493,7 +547,7 @@ class TrackMeter:
 
         keep = min(max(self._tp_next - _TP_CONTEXT, 0), n - 1, self._fft_next, self.hum.carry_from(n))
         keep = max(buf0, keep - keep % truepeak.BLOCK)
-        self._carry = buf[:, keep - buf0:].copy()
+        self._carry = buf[:, keep - buf0 :].copy()
         self._buf0 = keep
 
     def nbytes(self) -> int:
@@ -527,17 +581,23 @@ class TrackMeter:
             out = empty_peaks(C)
         else:
             tp, overs = self._final_true_peak()
-            clip = [(a + b, max(la, lb)) for (a, la), (b, lb) in
-                    ((s0.result(), s1.result()) for s0, s1 in self.clip)]
+            clip = [(a + b, max(la, lb)) for (a, la), (b, lb) in ((s0.result(), s1.result()) for s0, s1 in self.clip)]
             out = peak_fields(self.peak, tp, overs, clip, n)
         bs = self.blocks.spectra()
-        tail = self._carry[:, self._fft_next - self._buf0:]
+        tail = self._carry[:, self._fft_next - self._buf0 :]
         sums = ExactSums(C)
         sums.acc = self.blocks.sums.acc.copy()
         sums.add(tail)
         ch_sums = sums.total()
-        out.update(integrated_lufs=None, loudness_range_lu=None, cutoff_hz=None, snr_db=None,
-                   spectral_deviation_db=None, most_deviant_band_hz=None, most_deviant_band_db=None)
+        out.update(
+            integrated_lufs=None,
+            loudness_range_lu=None,
+            cutoff_hz=None,
+            snr_db=None,
+            spectral_deviation_db=None,
+            most_deviant_band_hz=None,
+            most_deviant_band_db=None,
+        )
         out["dc_offset"] = sig(loudness.dc_offset(ch_sums, n), 4) if n else 0.0
         if bs is not None:
             w = self.blocks.weighted
@@ -547,12 +607,23 @@ class TrackMeter:
             out["cutoff_hz"] = rnd(bandwidth.cutoff_hz(bs.freqs, long_term, sr), 1)
             out["snr_db"] = snr_from(bs, C)
             dev, band_hz, band_db = spectrum.spectral_deviation(bs.freqs, long_term, sr)
-            out.update(spectral_deviation_db=rnd(dev, 2), most_deviant_band_hz=band_hz, most_deviant_band_db=rnd(band_db, 2))
+            out.update(
+                spectral_deviation_db=rnd(dev, 2), most_deviant_band_hz=band_hz, most_deviant_band_db=rnd(band_db, 2)
+            )
         out["hum_hz"] = self.hum.result(n) if n else None
         if C >= 2 and n:
             e = self.blocks.energy * self.bl
-            out.update(stereo_fields(n, float(e[0]) + _dot(tail[0], tail[0]), float(e[1]) + _dot(tail[1], tail[1]),
-                                     self.e_lr, float(ch_sums[0]), float(ch_sums[1]), bs))
+            out.update(
+                stereo_fields(
+                    n,
+                    float(e[0]) + _dot(tail[0], tail[0]),
+                    float(e[1]) + _dot(tail[1], tail[1]),
+                    self.e_lr,
+                    float(ch_sums[0]),
+                    float(ch_sums[1]),
+                    bs,
+                )
+            )
         else:
             out.update(stereo_fields(0, 0.0, 0.0, 0.0, 0.0, 0.0, None))
         return {k: out[k] for k in TRACK_KEYS}
@@ -566,8 +637,14 @@ class TrackMeter:
         buf, buf0 = self._carry, self._buf0
         ext = truepeak.Extrema(buf)
         j0 = (self._tp_next - buf0) // truepeak.BLOCK
-        p, o = truepeak.interval_peaks(ext, truepeak.candidate_level(pk), j0, None,
-                                       k_lo=max(0, truepeak._HALF - 1 - buf0), k_hi=self.n - truepeak._HALF - buf0)
+        p, o = truepeak.interval_peaks(
+            ext,
+            truepeak.candidate_level(pk),
+            j0,
+            None,
+            k_lo=max(0, truepeak._HALF - 1 - buf0),
+            k_hi=self.n - truepeak._HALF - buf0,
+        )
         return np.maximum(tp, p), overs + o
 
 
@@ -576,8 +653,14 @@ def peak_fields(peak: np.ndarray, tp: np.ndarray, overs: np.ndarray, clip: list,
     samples, longest clip) of a signal of ``n`` frames."""
     per = []
     for c, (cs, longest) in enumerate(clip):
-        per.append({"clipped_samples": int(cs), "clipped_fraction": sig(cs / n) if n else 0.0,
-                    "longest_clip_run": int(longest), "intersample_overs": int(overs[c])})
+        per.append(
+            {
+                "clipped_samples": int(cs),
+                "clipped_fraction": sig(cs / n) if n else 0.0,
+                "longest_clip_run": int(longest),
+                "intersample_overs": int(overs[c]),
+            }
+        )
     total = sum(p["clipped_samples"] for p in per)
     return {
         "sample_peak_dbfs": rnd(loudness.sample_peak_dbfs(peak), 2),
@@ -592,17 +675,25 @@ def peak_fields(peak: np.ndarray, tp: np.ndarray, overs: np.ndarray, clip: list,
 
 def empty_peaks(C: int) -> dict:
     """Peak and clipping keys of an empty signal."""
-    per = [{"clipped_samples": 0, "clipped_fraction": 0.0, "longest_clip_run": 0, "intersample_overs": 0}
-           for _ in range(C)]
-    return {"sample_peak_dbfs": None, "true_peak_dbtp": None, "clipped_samples": 0, "clipped_fraction": 0.0,
-            "longest_clip_run": 0, "intersample_overs": 0, "clipping_per_channel": per}
+    per = [
+        {"clipped_samples": 0, "clipped_fraction": 0.0, "longest_clip_run": 0, "intersample_overs": 0} for _ in range(C)
+    ]
+    return {
+        "sample_peak_dbfs": None,
+        "true_peak_dbtp": None,
+        "clipped_samples": 0,
+        "clipped_fraction": 0.0,
+        "longest_clip_run": 0,
+        "intersample_overs": 0,
+        "clipping_per_channel": per,
+    }
 
 
 def snr_from(bs, n_channels: int) -> float | None:
     """``snr_db`` from block spectra; None for silence, DC or sub-40-Hz rumble (no music to speak of)."""
     if bs is None:
         return None
-    if float(bs.psd[:, 2 * bs.group_bins:].sum()) <= 1e-9 * float(bs.psd.sum()):
+    if float(bs.psd[:, 2 * bs.group_bins :].sum()) <= 1e-9 * float(bs.psd.sum()):
         return None
     return rnd(noise.snr_db(bs.group_energy, bs.group_bins, n_channels), 1)
 
@@ -617,8 +708,9 @@ def stereo_fields(n: int, e_l: float, e_r: float, e_lr: float, s_l: float, s_r: 
     out["lr_correlation"] = rnd(corr, 4)
     out["mono_downmix_loss_db"] = rnd(loss, 2)
     if bs is not None:
-        delay, inverted = stereo.delay_and_polarity(bs.cross, bs.psd[0], bs.psd[1], bs.n_analysed,
-                                                    bs.block_len, bs.sample_rate)
+        delay, inverted = stereo.delay_and_polarity(
+            bs.cross, bs.psd[0], bs.psd[1], bs.n_analysed, bs.block_len, bs.sample_rate
+        )
         out["channel_delay_ms"] = rnd(delay, 3)
         out["polarity_inverted"] = inverted
     return out

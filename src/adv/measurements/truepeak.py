@@ -30,8 +30,8 @@ MARGIN_DB = 4.0
 # an inter-sample over must exceed full scale by more than the interpolator's passband ripple
 # (0.005 dB), so that a full-scale sine does not count
 OVER_LEVEL = 10.0 ** (0.01 / 20.0)
-_HALF = TAPS_PER_PHASE // 2           # interval k uses x[k - 11 .. k + 12]
-_SEG = BLOCK + TAPS_PER_PHASE - 1     # samples per candidate block segment
+_HALF = TAPS_PER_PHASE // 2  # interval k uses x[k - 11 .. k + 12]
+_SEG = BLOCK + TAPS_PER_PHASE - 1  # samples per candidate block segment
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +53,7 @@ def _block_matrix() -> np.ndarray:
     w = interpolator()
     m = np.zeros((_SEG, BLOCK, OVERSAMPLE - 1))
     for i in range(BLOCK):
-        m[i:i + TAPS_PER_PHASE, i, :] = w.T
+        m[i : i + TAPS_PER_PHASE, i, :] = w.T
     return np.ascontiguousarray(m.reshape(_SEG, -1), dtype=np.float32)
 
 
@@ -90,7 +90,7 @@ class Extrema:
             v = x[:, : full * COARSE].reshape(C, full, COARSE)
             hi[:, :full], lo[:, :full] = v.max(axis=-1), v.min(axis=-1)
         if nbc > full:
-            hi[:, full], lo[:, full] = x[:, full * COARSE:].max(axis=1), x[:, full * COARSE:].min(axis=1)
+            hi[:, full], lo[:, full] = x[:, full * COARSE :].max(axis=1), x[:, full * COARSE :].min(axis=1)
         self.coarse_max, self.coarse_min = hi, lo
         self.peak = np.maximum(hi.max(axis=1), -lo.min(axis=1)) if nbc else np.zeros(C, np.float32)
         self._all: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -102,7 +102,7 @@ class Extrema:
             e = np.empty(0, dtype=np.float32)
             return np.empty(0, dtype=np.int64), e, e
         per = COARSE // BLOCK
-        if coarse_blocks.size > 0.3 * self.coarse_max.shape[1]:     # most of it: do the channel once
+        if coarse_blocks.size > 0.3 * self.coarse_max.shape[1]:  # most of it: do the channel once
             if c not in self._all:
                 every = np.arange(self.coarse_max.shape[1])
                 _, hi, lo = self._fine(c, every)
@@ -118,10 +118,10 @@ class Extrema:
         full = self.n // COARSE
         rows = xc[: full * COARSE].reshape(full, COARSE)
         inside = coarse_blocks[coarse_blocks < full]
-        seg = rows[inside]                                   # row copies, no index array
-        if inside.size < coarse_blocks.size:                 # the partial last block, edge-padded
+        seg = rows[inside]  # row copies, no index array
+        if inside.size < coarse_blocks.size:  # the partial last block, edge-padded
             tail = np.full(COARSE, xc[-1], dtype=xc.dtype)
-            tail[: self.n - full * COARSE] = xc[full * COARSE:]
+            tail[: self.n - full * COARSE] = xc[full * COARSE :]
             seg = np.vstack([seg, tail[None]])
         hi, lo = _tree_extrema(seg, BLOCK)
         per = COARSE // BLOCK
@@ -137,8 +137,7 @@ def _segments(xc: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     return np.take(xc, start[:, None] + np.arange(_SEG), mode="clip")
 
 
-def inter_sample_peaks(ext: Extrema, margin_db: float = MARGIN_DB,
-                       chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def inter_sample_peaks(ext: Extrema, margin_db: float = MARGIN_DB, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """(true peak per channel (linear), inter-sample overs per channel).
 
     An inter-sample over is an interval between two consecutive samples in which the 4x-oversampled
@@ -161,8 +160,15 @@ def candidate_level(peak: float, margin_db: float = MARGIN_DB) -> float:
     return min(peak * g, g)
 
 
-def interval_peaks(ext: Extrema, thr: float, j0: int = 0, j1: int | None = None, k_lo: int = _HALF - 1,
-                   k_hi: int | None = None, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def interval_peaks(
+    ext: Extrema,
+    thr: float,
+    j0: int = 0,
+    j1: int | None = None,
+    k_lo: int = _HALF - 1,
+    k_hi: int | None = None,
+    chunk: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
     """(largest interpolated |value| per channel (0 if none), overs per channel) over the intervals
     of the 16-sample blocks ``j0 <= j < j1`` of ``ext.x`` whose block or next block holds a sample
     at or above ``thr``. Intervals ``k`` outside ``[k_lo, k_hi)`` are left out: the interpolator
@@ -178,18 +184,21 @@ def interval_peaks(ext: Extrema, thr: float, j0: int = 0, j1: int | None = None,
     if j1 <= j0:
         return peak, overs
     mat = _block_matrix()
-    c_lo, c_hi = j0 * BLOCK // COARSE, min(j1 * BLOCK, n - 1) // COARSE     # coarse blocks holding j0 .. j1
+    c_lo, c_hi = j0 * BLOCK // COARSE, min(j1 * BLOCK, n - 1) // COARSE  # coarse blocks holding j0 .. j1
     for c in range(C):
-        hot_coarse = np.flatnonzero(np.maximum(ext.coarse_max[c, c_lo:c_hi + 1], -ext.coarse_min[c, c_lo:c_hi + 1]) >= thr) + c_lo
+        hot_coarse = (
+            np.flatnonzero(np.maximum(ext.coarse_max[c, c_lo : c_hi + 1], -ext.coarse_min[c, c_lo : c_hi + 1]) >= thr)
+            + c_lo
+        )
         fine, fmax, fmin = ext.fine(c, hot_coarse)
         mask = np.zeros(n_fine + 1, dtype=bool)
         mask[fine[np.maximum(fmax, -fmin) >= thr]] = True
-        mask[:-1] |= mask[1:]            # an interval whose right-hand sample is loud starts one block left
+        mask[:-1] |= mask[1:]  # an interval whose right-hand sample is loud starts one block left
         blocks = np.flatnonzero(mask[j0:j1]) + j0
         for i in range(0, len(blocks), chunk):
-            b = blocks[i:i + chunk]
-            y = np.abs(_segments(x[c], b) @ mat)         # [m, 48] = 16 intervals x 3 phases; small
-            a = np.maximum(np.maximum(y[:, 0::3], y[:, 1::3]), y[:, 2::3])   # products stay single-threaded
+            b = blocks[i : i + chunk]
+            y = np.abs(_segments(x[c], b) @ mat)  # [m, 48] = 16 intervals x 3 phases; small
+            a = np.maximum(np.maximum(y[:, 0::3], y[:, 1::3]), y[:, 2::3])  # products stay single-threaded
             if b[0] * BLOCK < k_lo or b[-1] * BLOCK + BLOCK > k_hi:
                 k = b[:, None] * BLOCK + np.arange(BLOCK)
                 a[(k < k_lo) | (k >= k_hi)] = 0.0

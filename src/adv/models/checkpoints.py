@@ -62,8 +62,7 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
         OfficialCheckpoint("Cnn14", "Cnn14_mAP=0.431.pth", "541141fa2ee191a88f24a3219fff024e", 0.431),
         OfficialCheckpoint("Cnn10", "Cnn10_mAP=0.380.pth", "bfb1f1f9968938fa8ef4012b8471f5f6", 0.380),
         OfficialCheckpoint("Cnn6", "Cnn6_mAP=0.343.pth", "e25e26b84585b14c7754c91e48efc9be", 0.343),
-        OfficialCheckpoint("MobileNetV1", "MobileNetV1_mAP=0.389.pth",
-                           "a419303e1c88aa1b9d2ac3811563d371", 0.389),
+        OfficialCheckpoint("MobileNetV1", "MobileNetV1_mAP=0.389.pth", "a419303e1c88aa1b9d2ac3811563d371", 0.389),
     )
 }
 _BY_FILENAME = {c.filename: c for c in OFFICIAL_CHECKPOINTS.values()}
@@ -78,8 +77,7 @@ def official_checkpoint(name: str) -> OfficialCheckpoint:
     for arch, entry in OFFICIAL_CHECKPOINTS.items():
         if arch.lower() == key.lower():
             return entry
-    raise CheckpointError(
-        f"no official PANN checkpoint named {name!r}; known: {', '.join(OFFICIAL_CHECKPOINTS)}")
+    raise CheckpointError(f"no official PANN checkpoint named {name!r}; known: {', '.join(OFFICIAL_CHECKPOINTS)}")
 
 
 def checkpoint_url(name: str) -> str:
@@ -109,8 +107,7 @@ def cache_dir() -> Path:
 # --------------------------------------------------------------------------
 # download
 # --------------------------------------------------------------------------
-def download_checkpoint(name: str, dest_dir: str | os.PathLike | None = None,
-                        timeout: float = 60) -> Path:
+def download_checkpoint(name: str, dest_dir: str | os.PathLike | None = None, timeout: float = 60) -> Path:
     """Download the official checkpoint for ``name`` into ``dest_dir`` (default :func:`cache_dir`).
 
     Streams to a temporary ``.part`` file in the destination folder, checks
@@ -143,17 +140,17 @@ def download_checkpoint(name: str, dest_dir: str | os.PathLike | None = None,
                         fh.write(chunk)
                         h.update(chunk)
                         size += len(chunk)
-            except (urllib.error.URLError, http.client.HTTPException, TimeoutError,
-                    ConnectionError, OSError) as exc:
-                raise CheckpointError(
-                    f"could not download {entry.filename} from {url}: {exc}") from exc
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, OSError) as exc:
+                raise CheckpointError(f"could not download {entry.filename} from {url}: {exc}") from exc
         if expected is not None and expected.isdigit() and int(expected) != size:
-            raise CheckpointError(f"download of {entry.filename} from {url} was truncated: "
-                                  f"got {size} of {expected} bytes")
+            raise CheckpointError(
+                f"download of {entry.filename} from {url} was truncated: got {size} of {expected} bytes"
+            )
         digest = h.hexdigest()
         if digest != entry.md5:
-            raise CheckpointError(f"checksum mismatch for downloaded {entry.filename} from {url}: "
-                                  f"md5 {digest}, expected {entry.md5}")
+            raise CheckpointError(
+                f"checksum mismatch for downloaded {entry.filename} from {url}: md5 {digest}, expected {entry.md5}"
+            )
         os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -176,8 +173,7 @@ def _existing(candidate: Path, entry: OfficialCheckpoint, origin: str) -> Path:
     raise CheckpointError(f"{candidate}: checkpoint file not found ({origin})")
 
 
-def resolve_checkpoint(name: str, path: str | os.PathLike | None = None, *,
-                       download: bool = False) -> Path | None:
+def resolve_checkpoint(name: str, path: str | os.PathLike | None = None, *, download: bool = False) -> Path | None:
     """Find the checkpoint for architecture ``name``.
 
     Order: the explicit ``path``; else ``$ADV_PANN_CHECKPOINT``; else the
@@ -219,7 +215,8 @@ def _torch_load(path: Path, is_trusted):
             first = text.splitlines()[0].strip() if text else repr(exc)
             raise CheckpointError(
                 f"{path}: holds objects other than tensors and its md5 is not verified, so it was "
-                f"not unpickled (weights_only=True refused it: {first})") from exc
+                f"not unpickled (weights_only=True refused it: {first})"
+            ) from exc
     except Exception as exc:  # corrupt / truncated / not a torch file
         raise unreadable(exc) from exc
     try:
@@ -248,11 +245,12 @@ def read_state_dict(obj, path: str | os.PathLike = "<checkpoint>") -> dict:
     if sd is None:
         kind = type(obj).__name__
         keys = f" with keys {sorted(map(str, obj))[:8]}" if isinstance(obj, Mapping) else ""
-        raise CheckpointError(f"{path}: not a PANN checkpoint (a {kind}{keys}; expected a "
-                              f"dict with key 'model' or a bare state dict)")
+        raise CheckpointError(
+            f"{path}: not a PANN checkpoint (a {kind}{keys}; expected a dict with key 'model' or a bare state dict)"
+        )
     sd = dict(sd)
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: state dict entries are not tensors: {bad[:5]}")
@@ -314,8 +312,7 @@ def load_pann_checkpoint(model, path: str | os.PathLike, verify_md5: str | None 
     if expected is not None:
         digest = md5sum(path)
         if digest != expected:
-            raise CheckpointError(f"{path.name}: md5 mismatch (file {path} has md5 {digest}, "
-                                  f"expected {expected})")
+            raise CheckpointError(f"{path.name}: md5 mismatch (file {path} has md5 {digest}, expected {expected})")
 
     def trusted() -> bool:
         nonlocal digest
@@ -334,8 +331,11 @@ def load_pann_checkpoint(model, path: str | os.PathLike, verify_md5: str | None 
 
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    mismatched = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or mismatched:
         parts = []
         if missing:
@@ -346,7 +346,8 @@ def load_pann_checkpoint(model, path: str | os.PathLike, verify_md5: str | None 
             parts.append(f"{len(mismatched)} shape mismatches (e.g. {'; '.join(mismatched[:3])})")
         raise CheckpointError(
             f"{path.name}: does not fit {_model_arch(model)}; the checkpoint looks like "
-            f"{guess_architecture(sd)}: " + "; ".join(parts))
+            f"{guess_architecture(sd)}: " + "; ".join(parts)
+        )
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:  # pragma: no cover - pre-checks above should catch everything

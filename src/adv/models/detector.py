@@ -65,8 +65,12 @@ class DistortionHead(nn.Module):
             self.register_buffer("knot_v0", torch.zeros(n_signal))
         self.register_buffer("temperature", torch.ones(len(CLASSES)))
         self.body = nn.Sequential(
-            nn.Linear(embed_dim + n_signal, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(embed_dim + n_signal, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
         )
         self.type_out = nn.Linear(hidden, len(CLASSES))
         self.sev_out = nn.Linear(hidden, len(DISTORTION_KINDS))
@@ -82,13 +86,17 @@ class DistortionHead(nn.Module):
         for j in range(q.shape[0]):
             uniq, inv = np.unique(q[j], return_inverse=True)
             lv = np.array([levels[inv == i].mean() for i in range(len(uniq))])
-            knots[j, :len(uniq)], knots[j, len(uniq):] = uniq, uniq[-1]
+            knots[j, : len(uniq)], knots[j, len(uniq) :] = uniq, uniq[-1]
             v = norm.ppf(np.clip(lv, 1e-3, 1 - 1e-3))
-            values[j, :len(uniq)], values[j, len(uniq):] = v, v[-1]
+            values[j, : len(uniq)], values[j, len(uniq) :] = v, v[-1]
         width = np.diff(knots, axis=1)
         slope = np.where(width > 0, np.diff(values, axis=1) / np.where(width > 0, width, 1.0), 0.0)
-        for name, arr in (("knot_lo", knots[:, :-1]), ("knot_hi", knots[:, 1:]), ("knot_slope", slope),
-                          ("knot_v0", values[:, 0])):
+        for name, arr in (
+            ("knot_lo", knots[:, :-1]),
+            ("knot_hi", knots[:, 1:]),
+            ("knot_slope", slope),
+            ("knot_v0", values[:, 0]),
+        ):
             getattr(self, name).copy_(torch.from_numpy(arr.astype(np.float32)))
 
     def normalise_signal(self, signal: torch.Tensor) -> torch.Tensor:
@@ -106,11 +114,15 @@ class DistortionHead(nn.Module):
             parts.append(self.normalise_signal(signal))
         h = self.body(torch.cat(parts, dim=1))
         logits = self.type_out(h)
-        return {"type_logits": logits, "calibrated_logits": logits / self.temperature,
-                "severity": torch.sigmoid(self.sev_out(h))}
+        return {
+            "type_logits": logits,
+            "calibrated_logits": logits / self.temperature,
+            "severity": torch.sigmoid(self.sev_out(h)),
+        }
 
-    def probabilities(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def probabilities(
+        self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(type probabilities [B, 6], severities [B, 5])."""
         out = self(embedding, signal)
         return torch.sigmoid(out["calibrated_logits"] if calibrated else out["type_logits"]), out["severity"]
@@ -127,8 +139,9 @@ class HeadEnsemble(nn.Module):
         self.heads = nn.ModuleList(heads)
         self.embed_dim, self.n_signal = heads[0].embed_dim, heads[0].n_signal
 
-    def probabilities(self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def probabilities(
+        self, embedding: torch.Tensor, signal: torch.Tensor, calibrated: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Means of the heads' type probabilities and severities."""
         outs = [h.probabilities(embedding, signal, calibrated) for h in self.heads]
         return torch.stack([p for p, _ in outs]).mean(dim=0), torch.stack([v for _, v in outs]).mean(dim=0)
@@ -139,8 +152,14 @@ class DistortionDetector(nn.Module):
     type probabilities (blended with the type trees' when there are any; column 0 is the clean score
     with ``clean_mix``, see :func:`clean_score`) and severities (the severity trees' when there are any)."""
 
-    def __init__(self, backbone: nn.Module, head: DistortionHead | HeadEnsemble, severity: nn.Module | None = None,
-                 type_trees: nn.Module | None = None, clean_mix: float = 0.0):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: DistortionHead | HeadEnsemble,
+        severity: nn.Module | None = None,
+        type_trees: nn.Module | None = None,
+        clean_mix: float = 0.0,
+    ):
         super().__init__()
         if not 0.0 <= float(clean_mix) <= 1.0:
             raise ValueError(f"clean_mix must be between 0 and 1, got {clean_mix!r}")

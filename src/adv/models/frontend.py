@@ -140,8 +140,7 @@ class _FrozenConv1d(nn.Module):
 class STFT(nn.Module):
     """Framed DFT via conv1d. Input ``[B, L]``; returns ``(real, imag)``, each ``[B, 1, T, F]``."""
 
-    def __init__(self, n_fft: int = 1024, hop_length: int = 320, center: bool = True,
-                 pad_mode: str = "reflect"):
+    def __init__(self, n_fft: int = 1024, hop_length: int = 320, center: bool = True, pad_mode: str = "reflect"):
         super().__init__()
         if pad_mode not in ("reflect", "constant"):
             raise ValueError(f"pad_mode must be 'reflect' or 'constant', got {pad_mode!r}")
@@ -169,8 +168,7 @@ class STFT(nn.Module):
 class Spectrogram(nn.Module):
     """Power spectrogram ``|STFT|^2``: ``[B, L] -> [B, 1, T, n_fft//2+1]``."""
 
-    def __init__(self, n_fft: int = 1024, hop_length: int = 320, center: bool = True,
-                 pad_mode: str = "reflect"):
+    def __init__(self, n_fft: int = 1024, hop_length: int = 320, center: bool = True, pad_mode: str = "reflect"):
         super().__init__()
         self.stft = STFT(n_fft=n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode)
 
@@ -182,9 +180,17 @@ class Spectrogram(nn.Module):
 class LogmelFilterBank(nn.Module):
     """Power spectrogram -> mel -> ``10*log10(max(x, amin)) - 10*log10(max(amin, ref))``."""
 
-    def __init__(self, sr: int = 32000, n_fft: int = 1024, n_mels: int = 64, fmin: float = 50.0,
-                 fmax: float | None = 14000.0, ref: float = 1.0, amin: float = 1e-10,
-                 top_db: float | None = None):
+    def __init__(
+        self,
+        sr: int = 32000,
+        n_fft: int = 1024,
+        n_mels: int = 64,
+        fmin: float = 50.0,
+        fmax: float | None = 14000.0,
+        ref: float = 1.0,
+        amin: float = 1e-10,
+        top_db: float | None = None,
+    ):
         super().__init__()
         if amin <= 0:
             raise ValueError("amin must be > 0")
@@ -214,12 +220,20 @@ class LogMelFrontEnd(nn.Module):
     callers that want only the features (e.g. caching log-mels).
     """
 
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50.0, fmax: float = 14000.0):
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50.0,
+        fmax: float = 14000.0,
+    ):
         super().__init__()
         self.spectrogram_extractor = Spectrogram(n_fft=window_size, hop_length=hop_size)
-        self.logmel_extractor = LogmelFilterBank(sr=sample_rate, n_fft=window_size,
-                                                 n_mels=mel_bins, fmin=fmin, fmax=fmax)
+        self.logmel_extractor = LogmelFilterBank(
+            sr=sample_rate, n_fft=window_size, n_mels=mel_bins, fmin=fmin, fmax=fmax
+        )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.logmel_extractor(self.spectrogram_extractor(waveform))

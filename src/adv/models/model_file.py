@@ -24,8 +24,13 @@ _DERIVED = ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")
 
 
 def _head_entry(head: DistortionHead) -> dict:
-    return {"embed_dim": head.embed_dim, "n_signal": head.n_signal, "n_knots": head.n_knots,
-            "hidden": head.body[0].out_features, "state": head.state_dict()}
+    return {
+        "embed_dim": head.embed_dim,
+        "n_signal": head.n_signal,
+        "n_knots": head.n_knots,
+        "hidden": head.body[0].out_features,
+        "state": head.state_dict(),
+    }
 
 
 def _head_from(h: dict) -> DistortionHead:
@@ -34,11 +39,21 @@ def _head_from(h: dict) -> DistortionHead:
     return head
 
 
-def save_detector(path: Path, backbone_name: str, backbone_kw: dict, backbone: torch.nn.Module,
-                  head: DistortionHead | HeadEnsemble, meta: dict, severity: SeverityTrees | None = None,
-                  type_trees: TypeTrees | None = None) -> Path:
-    state = {k: v.half() if v.is_floating_point() else v for k, v in backbone.state_dict().items()
-             if not k.startswith(_DERIVED)}
+def save_detector(
+    path: Path,
+    backbone_name: str,
+    backbone_kw: dict,
+    backbone: torch.nn.Module,
+    head: DistortionHead | HeadEnsemble,
+    meta: dict,
+    severity: SeverityTrees | None = None,
+    type_trees: TypeTrees | None = None,
+) -> Path:
+    state = {
+        k: v.half() if v.is_floating_point() else v
+        for k, v in backbone.state_dict().items()
+        if not k.startswith(_DERIVED)
+    }
     payload = {
         "format": FORMAT,
         "classes": list(CLASSES),
@@ -76,18 +91,27 @@ def load_detector(path: str | Path) -> tuple[DistortionDetector, dict]:
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.startswith(_DERIVED)]
     if bad or unexpected:
-        raise CheckpointError(f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})")
-    head = HeadEnsemble([_head_from(h) for h in payload["heads"]]) if "heads" in payload \
-        else _head_from(payload["head"])
+        raise CheckpointError(
+            f"{p}: backbone weights do not match {b['name']} (missing {bad[:3]}, unexpected {unexpected[:3]})"
+        )
+    head = (
+        HeadEnsemble([_head_from(h) for h in payload["heads"]]) if "heads" in payload else _head_from(payload["head"])
+    )
     trees = {}
     for key, cls in (("severity", SeverityTrees), ("type_trees", TypeTrees)):
         if key in payload:
             trees[key] = cls.from_entry(payload[key])
             if trees[key].n_signal != head.n_signal:
-                raise CheckpointError(f"{p}: the {key} trees expect {trees[key].n_signal} signal features, "
-                                      f"the head {head.n_signal}")
-    model = DistortionDetector(backbone, head, trees.get("severity"), trees.get("type_trees"),
-                               clean_mix=float(payload["meta"].get("clean_mix", 0.0))).eval()
+                raise CheckpointError(
+                    f"{p}: the {key} trees expect {trees[key].n_signal} signal features, the head {head.n_signal}"
+                )
+    model = DistortionDetector(
+        backbone,
+        head,
+        trees.get("severity"),
+        trees.get("type_trees"),
+        clean_mix=float(payload["meta"].get("clean_mix", 0.0)),
+    ).eval()
     return model, payload["meta"]
 
 

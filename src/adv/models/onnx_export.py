@@ -37,7 +37,9 @@ class WaveformDetector(nn.Module):
         return self.detector(mel, signal)
 
 
-def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike, *, int8: bool = False) -> tuple[Path, dict]:
+def export_onnx(
+    model_path: str | os.PathLike, onnx_path: str | os.PathLike, *, int8: bool = False
+) -> tuple[Path, dict]:
     """Exports the detector file `model_path` to `onnx_path` (fp32; with int8=True the quantised
     variant is written there instead) and returns (path, the model's metadata). The file appears
     atomically (safe with concurrent callers)."""
@@ -55,11 +57,21 @@ def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike, *, 
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                wrapped, (mono, signal), str(tmp), input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False,
+                wrapped,
+                (mono, signal),
+                str(tmp),
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                opset_version=OPSET,
+                dynamo=False,
                 do_constant_folding=True,
-                dynamic_axes={"mono": {0: "batch", 1: "samples"}, "signal": {0: "batch"},
-                              "probs": {0: "batch"}, "severity": {0: "batch"}})
+                dynamic_axes={
+                    "mono": {0: "batch", 1: "samples"},
+                    "signal": {0: "batch"},
+                    "probs": {0: "batch"},
+                    "severity": {0: "batch"},
+                },
+            )
         if int8:
             quantize_int8(tmp, tmp)
         tmp.replace(out)
@@ -80,14 +92,18 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) ->
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src, dst = Path(fp32_path), Path(int8_path)
-    front = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node
-             if "spectrogram_extractor" in n.name or "logmel_extractor" in n.name]
+    front = [
+        n.name
+        for n in onnx.load(str(src), load_external_data=False).graph.node
+        if "spectrogram_extractor" in n.name or "logmel_extractor" in n.name
+    ]
     tmp = atomic_target(dst)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"],
-                             nodes_to_exclude=front)
+            quantize_dynamic(
+                str(src), str(tmp), weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"], nodes_to_exclude=front
+            )
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)

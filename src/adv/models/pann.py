@@ -81,7 +81,7 @@ class _DropStripes(nn.Module):
                 if width == 0 or width >= total:
                     continue
                 start = int(torch.randint(0, total - width + 1, (1,)))
-                keep[n, start:start + width] = 0
+                keep[n, start : start + width] = 0
         if self.dim == 2:
             return x * keep[:, None, :, None]
         return x * keep[:, None, None, :]
@@ -90,8 +90,9 @@ class _DropStripes(nn.Module):
 class SpecAugmentation(nn.Module):
     """Zero random time and frequency stripes of a ``[B, C, T, F]`` tensor (training only)."""
 
-    def __init__(self, time_drop_width: int = 64, time_stripes_num: int = 2,
-                 freq_drop_width: int = 8, freq_stripes_num: int = 2):
+    def __init__(
+        self, time_drop_width: int = 64, time_stripes_num: int = 2, freq_drop_width: int = 8, freq_stripes_num: int = 2
+    ):
         super().__init__()
         self.time_dropper = _DropStripes(2, time_drop_width, time_stripes_num)
         self.freq_dropper = _DropStripes(3, freq_drop_width, freq_stripes_num)
@@ -175,9 +176,18 @@ class PannBase(nn.Module):
     #: dropout before fc1 (the official head)
     head_dropout = 0.5
 
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 *, spec_augment: bool = False):
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        classes_num: int = 527,
+        *,
+        spec_augment: bool = False,
+    ):
         super().__init__()
         self.sample_rate = int(sample_rate)
         self.window_size = int(window_size)
@@ -189,13 +199,15 @@ class PannBase(nn.Module):
         #: apply SpecAugment in training mode (off by default)
         self.spec_augment = bool(spec_augment)
 
-        self.spectrogram_extractor = Spectrogram(n_fft=window_size, hop_length=hop_size,
-                                                 center=True, pad_mode="reflect")
-        self.logmel_extractor = LogmelFilterBank(sr=sample_rate, n_fft=window_size,
-                                                 n_mels=mel_bins, fmin=fmin, fmax=fmax,
-                                                 ref=1.0, amin=1e-10, top_db=None)
-        self.spec_augmenter = SpecAugmentation(time_drop_width=64, time_stripes_num=2,
-                                               freq_drop_width=8, freq_stripes_num=2)
+        self.spectrogram_extractor = Spectrogram(
+            n_fft=window_size, hop_length=hop_size, center=True, pad_mode="reflect"
+        )
+        self.logmel_extractor = LogmelFilterBank(
+            sr=sample_rate, n_fft=window_size, n_mels=mel_bins, fmin=fmin, fmax=fmax, ref=1.0, amin=1e-10, top_db=None
+        )
+        self.spec_augmenter = SpecAugmentation(
+            time_drop_width=64, time_stripes_num=2, freq_drop_width=8, freq_stripes_num=2
+        )
         self.bn0 = nn.BatchNorm2d(mel_bins)
         _init_bn(self.bn0)
 
@@ -215,16 +227,16 @@ class PannBase(nn.Module):
         if waveform.dim() != 2:
             raise ValueError(f"waveform must be [batch, samples], got shape {tuple(waveform.shape)}")
         if waveform.shape[-1] <= self.window_size // 2:
-            raise ValueError(f"waveform too short: {waveform.shape[-1]} samples, need more than "
-                             f"{self.window_size // 2}")
+            raise ValueError(
+                f"waveform too short: {waveform.shape[-1]} samples, need more than {self.window_size // 2}"
+            )
         return self.logmel_extractor(self.spectrogram_extractor(waveform))
 
     # -- forward ------------------------------------------------------------
     def forward(self, waveform: torch.Tensor, mixup_lambda: torch.Tensor | None = None) -> dict:
         return self.forward_logmel(self.extract_logmel(waveform), mixup_lambda=mixup_lambda)
 
-    def forward_logmel(self, logmel: torch.Tensor,
-                       mixup_lambda: torch.Tensor | None = None) -> dict:
+    def forward_logmel(self, logmel: torch.Tensor, mixup_lambda: torch.Tensor | None = None) -> dict:
         """Run from log-mels ``[B, 1, T, mel_bins]`` (as from :meth:`extract_logmel`)."""
         if logmel.dim() == 3:
             logmel = logmel.unsqueeze(1)
@@ -243,8 +255,7 @@ class PannBase(nn.Module):
         x = F.relu(self.fc1(x))
         embedding = F.dropout(x, p=0.5, training=self.training)
         logits = self.fc_audioset(x)
-        return {"clipwise_output": torch.sigmoid(logits), "logits": logits,
-                "embedding": embedding}
+        return {"clipwise_output": torch.sigmoid(logits), "logits": logits, "embedding": embedding}
 
 
 # --------------------------------------------------------------------------
@@ -260,12 +271,23 @@ class Cnn14(PannBase):
 
     arch_name = "Cnn14"
 
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 width_mult: float = 1.0, *, spec_augment: bool = False):
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        classes_num: int = 527,
+        width_mult: float = 1.0,
+        *,
+        spec_augment: bool = False,
+    ):
         _only_default_width(type(self).__name__, width_mult)
-        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
-                         spec_augment=spec_augment)
+        super().__init__(
+            sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num, spec_augment=spec_augment
+        )
         self.conv_block1 = ConvBlock(1, 64)
         self.conv_block2 = ConvBlock(64, 128)
         self.conv_block3 = ConvBlock(128, 256)
@@ -278,8 +300,14 @@ class Cnn14(PannBase):
         _init_layer(self.fc_audioset)
 
     def _trunk(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = (self.conv_block1, self.conv_block2, self.conv_block3, self.conv_block4,
-                  self.conv_block5, self.conv_block6)
+        blocks = (
+            self.conv_block1,
+            self.conv_block2,
+            self.conv_block3,
+            self.conv_block4,
+            self.conv_block5,
+            self.conv_block6,
+        )
         for i, block in enumerate(blocks):
             x = block(x, pool_size=(1, 1) if i == 5 else (2, 2), pool_type="avg")
             x = F.dropout(x, p=0.2, training=self.training)
@@ -291,12 +319,23 @@ class _FourBlockCnn(PannBase):
 
     block: type[nn.Module] = ConvBlock
 
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 width_mult: float = 1.0, *, spec_augment: bool = False):
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        classes_num: int = 527,
+        width_mult: float = 1.0,
+        *,
+        spec_augment: bool = False,
+    ):
         _only_default_width(type(self).__name__, width_mult)
-        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
-                         spec_augment=spec_augment)
+        super().__init__(
+            sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num, spec_augment=spec_augment
+        )
         self.conv_block1 = self.block(1, 64)
         self.conv_block2 = self.block(64, 128)
         self.conv_block3 = self.block(128, 256)
@@ -360,9 +399,19 @@ def _conv_dw(inp: int, oup: int, stride: int) -> nn.Sequential:
 
 # (in, out, stride) of the official MobileNetV1 at width 1.0
 _MOBILENET_V1_CFG = (
-    (32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2),
-    (512, 512, 1), (512, 512, 1), (512, 512, 1), (512, 512, 1), (512, 512, 1),
-    (512, 1024, 2), (1024, 1024, 1),
+    (32, 64, 1),
+    (64, 128, 2),
+    (128, 128, 1),
+    (128, 256, 2),
+    (256, 256, 1),
+    (256, 512, 2),
+    (512, 512, 1),
+    (512, 512, 1),
+    (512, 512, 1),
+    (512, 512, 1),
+    (512, 512, 1),
+    (512, 1024, 2),
+    (1024, 1024, 1),
 )
 
 
@@ -371,11 +420,22 @@ class MobileNetV1(PannBase):
 
     arch_name = "MobileNetV1"
 
-    def __init__(self, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50, fmax: float = 14000, classes_num: int = 527,
-                 width_mult: float = 1.0, *, spec_augment: bool = False):
-        super().__init__(sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num,
-                         spec_augment=spec_augment)
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        classes_num: int = 527,
+        width_mult: float = 1.0,
+        *,
+        spec_augment: bool = False,
+    ):
+        super().__init__(
+            sample_rate, window_size, hop_size, mel_bins, fmin, fmax, classes_num, spec_augment=spec_augment
+        )
         if width_mult <= 0:
             raise ValueError("width_mult must be > 0")
         self.width_mult = float(width_mult)

@@ -98,16 +98,28 @@ class TreeEnsemble(nn.Module):
         onehot = np.zeros((len(trees), len(estimators)), np.float32)
         onehot[np.arange(len(trees)), outputs] = 1.0
         baselines = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators], np.float32)
-        for name, arr in (("feature", feat.ravel()), ("threshold", thr.ravel()), ("left", left.ravel()),
-                          ("right", right.ravel()), ("value", value.ravel()), ("output_onehot", onehot),
-                          ("baseline", baselines)):
+        for name, arr in (
+            ("feature", feat.ravel()),
+            ("threshold", thr.ravel()),
+            ("left", left.ravel()),
+            ("right", right.ravel()),
+            ("value", value.ravel()),
+            ("output_onehot", onehot),
+            ("baseline", baselines),
+        ):
             getattr(model, name).copy_(torch.from_numpy(arr))
         return model
 
     def entry(self) -> dict:
         """What the detector file stores (plain tensors and ints)."""
-        return {"n_signal": self.n_signal, "n_trees": self.n_trees, "n_nodes": self.n_nodes,
-                "depth": self.depth, "n_outputs": self.n_outputs, "state": self.state_dict()}
+        return {
+            "n_signal": self.n_signal,
+            "n_trees": self.n_trees,
+            "n_nodes": self.n_nodes,
+            "depth": self.depth,
+            "n_outputs": self.n_outputs,
+            "state": self.state_dict(),
+        }
 
     @classmethod
     def from_entry(cls, e: dict) -> "TreeEnsemble":

@@ -36,8 +36,9 @@ def fit_path(path: str, width: int) -> str:
     return path[: width - 1 - tail] + "…" + path[-tail:]
 
 
-def print_table(results: list[dict], stream: TextIO | None = None, *, colour: bool | None = None,
-                width: int | None = None) -> None:
+def print_table(
+    results: list[dict], stream: TextIO | None = None, *, colour: bool | None = None, width: int | None = None
+) -> None:
     stream = stream or sys.stdout
     colour = use_colour(stream) if colour is None else colour
     tty = is_terminal(stream)
@@ -59,10 +60,13 @@ def print_table(results: list[dict], stream: TextIO | None = None, *, colour: bo
             print(f"{name:{col}} {label} {r.get('error_type', '')}: {r['error']}", file=stream)
             continue
         verdict = paint(f"{'DAMAGED':10}", _RED) if r["has_distortion"] else paint(f"{'ok':10}", _GREEN)
-        others = ", ".join(f"{k} {r['types'][k]['severity']:.0f}%" for k in r["detected_types"]
-                           if k != r["distortion_type"])
-        print(f"{name:{col}} {verdict} {r['distortion_type']:9} {r['severity']:7.1f}% {r['confidence']:10.2f}  {others}",
-              file=stream)
+        others = ", ".join(
+            f"{k} {r['types'][k]['severity']:.0f}%" for k in r["detected_types"] if k != r["distortion_type"]
+        )
+        print(
+            f"{name:{col}} {verdict} {r['distortion_type']:9} {r['severity']:7.1f}% {r['confidence']:10.2f}  {others}",
+            file=stream,
+        )
         if r.get("measurements"):
             print(paint(f"{'':{min(col, 4)}} {one_line(r['measurements'])}", _DIM), file=stream)
         checks = r.get("checks")

@@ -36,8 +36,11 @@ def worst_window(result: dict) -> dict | None:
         return None
     section = result.get("section") if isinstance(result.get("section"), dict) else None
     if section:
-        inside = [s for s in flagged if _num(s["end"]) > _num(section.get("start"))
-                  and _num(s["start"]) < _num(section.get("end"))]
+        inside = [
+            s
+            for s in flagged
+            if _num(s["end"]) > _num(section.get("start")) and _num(s["start"]) < _num(section.get("end"))
+        ]
         flagged = inside or flagged
 
     def score(s: dict) -> tuple[bool, float, bool]:
@@ -117,7 +120,7 @@ class ExcerptCollector:
         n = block.shape[1]
         a, b = max(self.first, self._pos), min(self.last, self._pos + n)
         if b > a:
-            self._parts.append(np.array(block[:2, a - self._pos:b - self._pos], dtype=np.float32))
+            self._parts.append(np.array(block[:2, a - self._pos : b - self._pos], dtype=np.float32))
         self._pos += n
 
     def samples(self) -> np.ndarray:

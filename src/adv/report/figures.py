@@ -17,8 +17,16 @@ import numpy as np
 from adv import DISTORTION_KINDS
 
 #: colour of each verdict in tables and timelines
-COLOURS = {"clean": "#8fbf8f", "clipping": "#d62728", "mp3": "#ff7f0e", "noise": "#9467bd",
-           "eq": "#1f77b4", "phase": "#17becf", "error": "#7f7f7f", "silent": "#d0d0d0"}
+COLOURS = {
+    "clean": "#8fbf8f",
+    "clipping": "#d62728",
+    "mp3": "#ff7f0e",
+    "noise": "#9467bd",
+    "eq": "#1f77b4",
+    "phase": "#17becf",
+    "error": "#7f7f7f",
+    "silent": "#d0d0d0",
+}
 
 N_FFT = 2048
 MAX_COLUMNS = 600
@@ -33,8 +41,9 @@ class SpectrogramAccumulator:
     twice as many frames. ``expected_frames`` (samples per channel, when known) sets the span up
     front so that no merge is needed."""
 
-    def __init__(self, sample_rate: int, n_fft: int = N_FFT, max_columns: int = MAX_COLUMNS,
-                 expected_frames: int | None = None):
+    def __init__(
+        self, sample_rate: int, n_fft: int = N_FFT, max_columns: int = MAX_COLUMNS, expected_frames: int | None = None
+    ):
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
         self.max_columns = max(1, int(max_columns))
@@ -56,7 +65,7 @@ class SpectrogramAccumulator:
         self.samples_seen += mono.size
         buf = np.concatenate([self._carry, mono]) if self._carry.size else mono
         k = buf.size // self.n_fft
-        self._carry = buf[k * self.n_fft:].copy()
+        self._carry = buf[k * self.n_fft :].copy()
         if k == 0:
             return
         frames = buf[: k * self.n_fft].reshape(k, self.n_fft)
@@ -67,7 +76,7 @@ class SpectrogramAccumulator:
         idx = 0
         while idx < power.shape[0]:
             take = min(self.frames_per_column - self._count, power.shape[0] - idx)
-            self._sum += power[idx:idx + take].sum(axis=0)
+            self._sum += power[idx : idx + take].sum(axis=0)
             self._count += take
             idx += take
             if self._count == self.frames_per_column:
@@ -98,8 +107,9 @@ class SpectrogramAccumulator:
         return db.astype(np.float32), freqs, self.frames_per_column * self.n_fft / self.sample_rate
 
 
-def spectrogram_db(samples: np.ndarray, sample_rate: int, n_fft: int = N_FFT,
-                   max_columns: int = MAX_COLUMNS) -> tuple[np.ndarray, np.ndarray, float]:
+def spectrogram_db(
+    samples: np.ndarray, sample_rate: int, n_fft: int = N_FFT, max_columns: int = MAX_COLUMNS
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Spectrogram of a whole array [channels, n] or [n]; same output as SpectrogramAccumulator."""
     n = samples.shape[-1]
     acc = SpectrogramAccumulator(sample_rate, n_fft, max_columns, expected_frames=n)
@@ -127,8 +137,16 @@ def _freq_ticks(nyquist_khz: float) -> list[float]:
     return [float(t) for t in ticks] + [nyquist_khz]
 
 
-def draw_figure(db: np.ndarray, freqs: np.ndarray, column_s: float, result: dict, *, fmt: str = "jpeg",
-                dpi: int = DPI, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+def draw_figure(
+    db: np.ndarray,
+    freqs: np.ndarray,
+    column_s: float,
+    result: dict,
+    *,
+    fmt: str = "jpeg",
+    dpi: int = DPI,
+    max_bytes: int = MAX_IMAGE_BYTES,
+) -> bytes:
     """Image bytes (JPEG or PNG) of the spectrogram over the window timeline of one result."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -145,8 +163,16 @@ def draw_figure(db: np.ndarray, freqs: np.ndarray, column_s: float, result: dict
     axt = fig.add_subplot(gs[1, 0], sharex=ax)
 
     top = float(np.ceil(max(float(db.max()), -100.0) / 10.0) * 10.0)
-    im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 110.0, vmax=top,
-                   extent=(0.0, span, 0.0, nyq_khz), interpolation="antialiased")
+    im = ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=top - 110.0,
+        vmax=top,
+        extent=(0.0, span, 0.0, nyq_khz),
+        interpolation="antialiased",
+    )
     cb = fig.colorbar(im, cax=cax)
     cb.set_label("dBFS", fontsize=9)
     cb.ax.tick_params(labelsize=9)
@@ -173,9 +199,17 @@ def draw_figure(db: np.ndarray, freqs: np.ndarray, column_s: float, result: dict
             start, end = float(seg["start"]), float(seg["end"])
         except (KeyError, TypeError, ValueError):
             continue
-        axt.add_patch(Rectangle((start, i % lanes + 0.1), max(end - start, 0.0), 0.8,
-                                facecolor=COLOURS.get(kind, "#555555"), alpha=alpha, edgecolor="white",
-                                linewidth=edge))
+        axt.add_patch(
+            Rectangle(
+                (start, i % lanes + 0.1),
+                max(end - start, 0.0),
+                0.8,
+                facecolor=COLOURS.get(kind, "#555555"),
+                alpha=alpha,
+                edgecolor="white",
+                linewidth=edge,
+            )
+        )
         if kind not in shown:
             shown.append(kind)
     handles = []
@@ -227,8 +261,7 @@ def _save(fig, fmt: str, dpi: int, max_bytes: int) -> bytes:
     return data
 
 
-def figure_from_samples(samples: np.ndarray, sample_rate: int, result: dict, fmt: str = "png",
-                        dpi: int = DPI) -> bytes:
+def figure_from_samples(samples: np.ndarray, sample_rate: int, result: dict, fmt: str = "png", dpi: int = DPI) -> bytes:
     """Figure of an in-memory signal [channels, n] at ``sample_rate``."""
     db, freqs, column_s = spectrogram_db(np.asarray(samples, dtype=np.float32), sample_rate)
     return draw_figure(db, freqs, column_s, result, fmt=fmt, dpi=dpi)

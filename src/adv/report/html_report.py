@@ -32,16 +32,26 @@ from adv.report.figures import COLOURS, SpectrogramAccumulator, draw_figure, fig
 from adv.report.measurement_format import CSV_MEASUREMENTS, KEY_MEASUREMENTS
 from adv.report.report_page import CSS, ERROR_TRAP, SCRIPT
 
-__all__ = ["COLOURS", "MAX_EXCERPTS", "display_name", "figure_png", "file_media", "render_html",
-           "write_html_report"]
+__all__ = ["COLOURS", "MAX_EXCERPTS", "display_name", "figure_png", "file_media", "render_html", "write_html_report"]
 
 #: flagged files (most severe first) that get an embedded audio excerpt
 MAX_EXCERPTS = 10
 
 #: key measurements shown as table columns (all of KEY_MEASUREMENTS but the sample peak)
-TABLE_MEASUREMENTS = ("true_peak_dbtp", "integrated_lufs", "loudness_range_lu", "clipped_fraction",
-                      "intersample_overs", "cutoff_hz", "snr_db", "hum_hz", "lr_correlation", "channel_delay_ms",
-                      "mono_downmix_loss_db", "spectral_deviation_db")
+TABLE_MEASUREMENTS = (
+    "true_peak_dbtp",
+    "integrated_lufs",
+    "loudness_range_lu",
+    "clipped_fraction",
+    "intersample_overs",
+    "cutoff_hz",
+    "snr_db",
+    "hum_hz",
+    "lr_correlation",
+    "channel_delay_ms",
+    "mono_downmix_loss_db",
+    "spectral_deviation_db",
+)
 
 _SEGMENT_KEYS = ("start", "end", "has_distortion", "distortion_type", "confidence", "silent")
 
@@ -91,8 +101,9 @@ def _clean_results(results) -> list[dict]:
     out = []
     for r in results or []:
         if isinstance(r, dict):
-            out.append(r if "path" in r else {**r, "path": "?", "error": "result without a path",
-                                                "error_type": "ReportError"})
+            out.append(
+                r if "path" in r else {**r, "path": "?", "error": "result without a path", "error_type": "ReportError"}
+            )
         else:
             out.append({"path": str(r), "error": "not a result", "error_type": "ReportError"})
     return out
@@ -208,11 +219,16 @@ def _row_data(r: dict, root) -> dict:
         if t is not None:
             texts[k] = t
     if _is_error(r):
-        notes = f'{r.get("error_type", "")}: {r.get("error", "")}'
+        notes = f"{r.get('error_type', '')}: {r.get('error', '')}"
     else:
         notes = "; ".join(str(n) for n in (r.get("notes") or []) if n is not None)
-    return {"name": display_name(r["path"], root), "verdict": _verdict(r), "t": texts, "notes": notes,
-            "href": _file_href(r["path"], _link_span(r))}
+    return {
+        "name": display_name(r["path"], root),
+        "verdict": _verdict(r),
+        "t": texts,
+        "notes": notes,
+        "href": _file_href(r["path"], _link_span(r)),
+    }
 
 
 def _json_blob(data: dict) -> str:
@@ -260,9 +276,12 @@ def file_media(result: dict, figure: bool = True, excerpt: bool = False) -> dict
     if acc is not None:
         try:
             db, freqs, column_s = acc.result()
-            data = draw_figure(db, freqs, column_s, {**result, "sample_rate": sr,
-                                                      "duration": _num(result.get("duration"))
-                                                      or acc.samples_seen / sr})
+            data = draw_figure(
+                db,
+                freqs,
+                column_s,
+                {**result, "sample_rate": sr, "duration": _num(result.get("duration")) or acc.samples_seen / sr},
+            )
             out["figure"] = base64.b64encode(data).decode("ascii")
         except Exception as exc:  # noqa: BLE001
             out["problem"] = f"the figure could not be drawn ({type(exc).__name__}: {exc})"
@@ -271,8 +290,13 @@ def file_media(result: dict, figure: bool = True, excerpt: bool = False) -> dict
             samples = col.samples()
             if samples.shape[1]:
                 flac, rate = encode_flac(samples, sr)
-                out["excerpt"] = {"b64": base64.b64encode(flac).decode("ascii"), "start": span[0],
-                                  "end": round(span[0] + samples.shape[1] / sr, 2), "rate": rate, "why": span[2]}
+                out["excerpt"] = {
+                    "b64": base64.b64encode(flac).decode("ascii"),
+                    "start": span[0],
+                    "end": round(span[0] + samples.shape[1] / sr, 2),
+                    "rate": rate,
+                    "why": span[2],
+                }
         except Exception:  # noqa: BLE001 - the file keeps its figure and link
             pass
     return out
@@ -299,10 +323,13 @@ def plan_media(results: list[dict], max_plots: int, max_excerpts: int) -> tuple[
     """(analysed indices in media order, indices with a figure, indices with an excerpt): flagged
     files first, most severe first, then the others closest to a threshold first."""
     analysed = [i for i, r in enumerate(results) if not _is_error(r)]
-    flagged = sorted((i for i in analysed if results[i].get("has_distortion")),
-                     key=lambda i: (-(_num(results[i].get("worst_severity")) or 0.0), i))
-    rest = sorted((i for i in analysed if not results[i].get("has_distortion")),
-                  key=lambda i: (-_priority(results[i]), i))
+    flagged = sorted(
+        (i for i in analysed if results[i].get("has_distortion")),
+        key=lambda i: (-(_num(results[i].get("worst_severity")) or 0.0), i),
+    )
+    rest = sorted(
+        (i for i in analysed if not results[i].get("has_distortion")), key=lambda i: (-_priority(results[i]), i)
+    )
     order = flagged + rest
     return order, set(order[: max(0, int(max_plots))]), set(flagged[: max(0, int(max_excerpts))])
 
@@ -315,8 +342,13 @@ def _summary_cards(results: list[dict]) -> str:
     ok = [r for r in results if not _is_error(r)]
     flagged = [r for r in ok if r.get("has_distortion")]
     kinds = Counter(k for r in flagged for k in (r.get("detected_types") or [r.get("distortion_type")]))
-    cards = [("files", len(results), {}), ("analysed", len(ok), {}), ("damaged", len(flagged), {"verdict": "damaged"}),
-             ("ok", len(ok) - len(flagged), {"verdict": "ok"}), ("errors", len(results) - len(ok), {"verdict": "error"})]
+    cards = [
+        ("files", len(results), {}),
+        ("analysed", len(ok), {}),
+        ("damaged", len(flagged), {"verdict": "damaged"}),
+        ("ok", len(ok) - len(flagged), {"verdict": "ok"}),
+        ("errors", len(results) - len(ok), {"verdict": "error"}),
+    ]
     cards += [(k, kinds[k], {"kind": k}) for k in DISTORTION_KINDS if kinds[k]]
     out = []
     for label, n, data in cards:
@@ -327,21 +359,25 @@ def _summary_cards(results: list[dict]) -> str:
 
 def _controls(filters: list[dict]) -> str:
     kinds = "".join(f'<option value="{_e(k)}">{_e(k)}</option>' for k in ("clean", *DISTORTION_KINDS))
-    meas = "".join(f'<option value="{_e(f["key"])}">{_e(f["label"])}{" (" + _e(f["unit"]) + ")" if f["unit"] else ""}'
-                   "</option>" for f in filters)
-    return ('<div class="controls">'
-            '<label>search<input id="f-q" type="search" placeholder="file name"></label>'
-            '<label>verdict<select id="f-verdict"><option value="">all</option><option value="damaged">damaged</option>'
-            '<option value="ok">ok</option><option value="error">error</option></select></label>'
-            f'<label>kind<select id="f-kind"><option value="">any</option>{kinds}</select></label>'
-            '<label>min severity<input id="f-minsev" type="number" min="0" max="100" step="1"></label>'
-            f'<label>measurement<select id="f-m"><option value="">(none)</option>{meas}</select></label>'
-            '<label>min<input id="f-mmin" type="number" step="any"></label>'
-            '<label>max<input id="f-mmax" type="number" step="any"></label>'
-            '<button type="button" id="f-reset">reset filters</button>'
-            '<button type="button" id="expand-all">open shown</button>'
-            '<button type="button" id="collapse-all">close all</button>'
-            '<span id="shown"></span></div>')
+    meas = "".join(
+        f'<option value="{_e(f["key"])}">{_e(f["label"])}{" (" + _e(f["unit"]) + ")" if f["unit"] else ""}</option>'
+        for f in filters
+    )
+    return (
+        '<div class="controls">'
+        '<label>search<input id="f-q" type="search" placeholder="file name"></label>'
+        '<label>verdict<select id="f-verdict"><option value="">all</option><option value="damaged">damaged</option>'
+        '<option value="ok">ok</option><option value="error">error</option></select></label>'
+        f'<label>kind<select id="f-kind"><option value="">any</option>{kinds}</select></label>'
+        '<label>min severity<input id="f-minsev" type="number" min="0" max="100" step="1"></label>'
+        f'<label>measurement<select id="f-m"><option value="">(none)</option>{meas}</select></label>'
+        '<label>min<input id="f-mmin" type="number" step="any"></label>'
+        '<label>max<input id="f-mmax" type="number" step="any"></label>'
+        '<button type="button" id="f-reset">reset filters</button>'
+        '<button type="button" id="expand-all">open shown</button>'
+        '<button type="button" id="collapse-all">close all</button>'
+        '<span id="shown"></span></div>'
+    )
 
 
 def _kinds_table(r: dict) -> str:
@@ -351,15 +387,22 @@ def _kinds_table(r: dict) -> str:
         if not isinstance(t, dict):
             continue
         det = bool(t.get("detected"))
-        sev = (f'<td class="num">{_f(t.get("severity"))}</td><td class="num">{_f(t.get("worst_severity"))}</td>'
-               if det else '<td class="num">\u2013</td><td class="num">\u2013</td>')
-        rows.append(f'<tr><td>{_tag(str(k))}</td><td class="num">{_f(t.get("probability"), "{:.3f}")}</td>'
-                    f'<td class="num">{_f(t.get("threshold"), "{:.3f}")}</td><td>{"yes" if det else "no"}</td>'
-                    f'{sev}<td class="num">{_f(t.get("flagged_windows"), "{:.0f}")}</td></tr>')
+        sev = (
+            f'<td class="num">{_f(t.get("severity"))}</td><td class="num">{_f(t.get("worst_severity"))}</td>'
+            if det
+            else '<td class="num">\u2013</td><td class="num">\u2013</td>'
+        )
+        rows.append(
+            f'<tr><td>{_tag(str(k))}</td><td class="num">{_f(t.get("probability"), "{:.3f}")}</td>'
+            f'<td class="num">{_f(t.get("threshold"), "{:.3f}")}</td><td>{"yes" if det else "no"}</td>'
+            f'{sev}<td class="num">{_f(t.get("flagged_windows"), "{:.0f}")}</td></tr>'
+        )
     if not rows:
         return ""
-    return ('<table class="kinds"><tr><th>kind</th><th>probability</th><th>threshold</th><th>detected</th>'
-            '<th>severity</th><th>worst window</th><th>flagged windows</th></tr>' + "".join(rows) + "</table>")
+    return (
+        '<table class="kinds"><tr><th>kind</th><th>probability</th><th>threshold</th><th>detected</th>'
+        "<th>severity</th><th>worst window</th><th>flagged windows</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _measurements_table(r: dict) -> str:
@@ -382,44 +425,51 @@ def _measurements_table(r: dict) -> str:
 def _excerpt_html(ex: dict | None) -> str:
     if not ex:
         return ""
-    return (f'<div class="excerpt">excerpt {ex["start"]:.1f}\u2013{ex["end"]:.1f} s ({_e(ex["why"])}, '
-            f'{ex["rate"] / 1000:g} kHz FLAC)<audio controls preload="metadata" '
-            f'src="data:audio/flac;base64,{ex["b64"]}"></audio></div>')
+    return (
+        f'<div class="excerpt">excerpt {ex["start"]:.1f}\u2013{ex["end"]:.1f} s ({_e(ex["why"])}, '
+        f'{ex["rate"] / 1000:g} kHz FLAC)<audio controls preload="metadata" '
+        f'src="data:audio/flac;base64,{ex["b64"]}"></audio></div>'
+    )
 
 
 def _image_mime(b64: str) -> str:
     return "image/jpeg" if b64.startswith("/9j/") else "image/png"
 
 
-def _detail(r: dict, anchor: str, root, image: str | None, excerpt: dict | None = None,
-            no_figure: str | None = None) -> str:
+def _detail(
+    r: dict, anchor: str, root, image: str | None, excerpt: dict | None = None, no_figure: str | None = None
+) -> str:
     """The detail section of one file (HTML, every text escaped)."""
     name = display_name(r.get("path", "?"), root)
     href = _file_href(r.get("path", "?"), _link_span(r))
     head = f'<div class="detail" id="{_e(anchor)}"><h3>{_e(name)}</h3>'
     if _is_error(r):
         link = f'<div><a href="{_e(href)}">open the file</a></div>' if href else ""
-        return (head + f'<div class="verdict">{_tag("error")} could not be analysed: '
-                f'{_e(r.get("error_type", ""))}: {_e(r.get("error", ""))}</div>{link}</div>')
+        return (
+            head + f'<div class="verdict">{_tag("error")} could not be analysed: '
+            f"{_e(r.get('error_type', ''))}: {_e(r.get('error', ''))}</div>{link}</div>"
+        )
     kind = str(r.get("distortion_type", "?"))
     flagged = bool(r.get("has_distortion"))
     segs = r.get("segments") if isinstance(r.get("segments"), list) else []
-    facts = [f'{_f(r.get("duration"))} s']
+    facts = [f"{_f(r.get('duration'))} s"]
     if _num(r.get("sample_rate")):
-        facts.append(f'{r["sample_rate"] / 1000:g} kHz')
+        facts.append(f"{r['sample_rate'] / 1000:g} kHz")
     if r.get("channels"):
-        facts.append(f'{_e(r["channels"])} ch')
+        facts.append(f"{_e(r['channels'])} ch")
     if r.get("format"):
         facts.append(_e(r["format"]))
     facts.append(f"{len(segs)} windows")
     sec = r.get("section") if isinstance(r.get("section"), dict) else None
     if sec:
-        facts.append(f'clearly damaged {_f(sec.get("start"))}-{_f(sec.get("end"))} s')
+        facts.append(f"clearly damaged {_f(sec.get('start'))}-{_f(sec.get('end'))} s")
     if flagged:
-        verdict = (f'<b>DAMAGED</b> {_tag(kind)} severity {_f(r.get("severity"))} '
-                   f'(worst window {_f(r.get("worst_severity"))}), confidence {_f(r.get("confidence"), "{:.2f}")}')
+        verdict = (
+            f"<b>DAMAGED</b> {_tag(kind)} severity {_f(r.get('severity'))} "
+            f"(worst window {_f(r.get('worst_severity'))}), confidence {_f(r.get('confidence'), '{:.2f}')}"
+        )
     else:
-        verdict = f'<b>ok</b> {_tag("clean")} confidence {_f(r.get("confidence"), "{:.2f}")}'
+        verdict = f"<b>ok</b> {_tag('clean')} confidence {_f(r.get('confidence'), '{:.2f}')}"
     notes = "".join(f"<div>{_e(n)}</div>" for n in (r.get("notes") or []))
     if image:
         alt = f"spectrogram and window timeline of {name}"
@@ -431,17 +481,21 @@ def _detail(r: dict, anchor: str, root, image: str | None, excerpt: dict | None 
     if href:
         when = f" at {span[0]:.1f}\u2013{span[1]:.1f} s" if span else ""
         link = f'<div class="link"><a href="{_e(href)}">open the file{when}</a></div>'
-    return (head + f'<div class="verdict">{verdict} &middot; {" &middot; ".join(facts)}</div>'
-            f'<div class="cols">{_kinds_table(r)}{_measurements_table(r)}'
-            f'<div class="notes">{notes}{link}{_excerpt_html(excerpt)}</div></div>{fig}</div>')
+    return (
+        head + f'<div class="verdict">{verdict} &middot; {" &middot; ".join(facts)}</div>'
+        f'<div class="cols">{_kinds_table(r)}{_measurements_table(r)}'
+        f'<div class="notes">{notes}{link}{_excerpt_html(excerpt)}</div></div>{fig}</div>'
+    )
 
 
 def _safe_detail(r: dict, anchor: str, root, image, excerpt, no_figure) -> str:
     try:
         return _detail(r, anchor, root, image, excerpt, no_figure)
     except Exception as exc:  # noqa: BLE001 - a malformed result keeps a row and says why
-        return (f'<div class="detail" id="{_e(anchor)}"><h3>{_e(display_name(r.get("path", "?"), root))}</h3>'
-                f'<p class="nofig">(this result could not be shown: {_e(type(exc).__name__)})</p></div>')
+        return (
+            f'<div class="detail" id="{_e(anchor)}"><h3>{_e(display_name(r.get("path", "?"), root))}</h3>'
+            f'<p class="nofig">(this result could not be shown: {_e(type(exc).__name__)})</p></div>'
+        )
 
 
 def _safe_row(r: dict, root) -> dict:
@@ -451,10 +505,16 @@ def _safe_row(r: dict, root) -> dict:
         return {"name": str(r.get("path", "?")), "verdict": _verdict(r), "t": {}, "notes": "", "href": ""}
 
 
-def render_html(results: list[dict], root: str | os.PathLike | None = None, model_info: dict | None = None,
-                images: dict[int, str | None] | None = None, title: str = "Audio Distortion Validator scan",
-                excerpts: dict[int, dict] | None = None, no_figure: dict[int, str] | None = None,
-                media_notes: list[str] | None = None) -> str:
+def render_html(
+    results: list[dict],
+    root: str | os.PathLike | None = None,
+    model_info: dict | None = None,
+    images: dict[int, str | None] | None = None,
+    title: str = "Audio Distortion Validator scan",
+    excerpts: dict[int, dict] | None = None,
+    no_figure: dict[int, str] | None = None,
+    media_notes: list[str] | None = None,
+) -> str:
     """The report as one HTML string. `images` maps result indices to base64 JPEG/PNG figures,
     `excerpts` to audio excerpts (see file_media), `no_figure` to why a file has none."""
     results = _clean_results(results)
@@ -462,41 +522,62 @@ def render_html(results: list[dict], root: str | os.PathLike | None = None, mode
     info = model_info if isinstance(model_info, dict) else {}
     thresholds = info.get("kind_thresholds") if isinstance(info.get("kind_thresholds"), dict) else {}
     thr_text = ", ".join(f"{k} {_f(v, '{:g}')}" for k, v in thresholds.items()) or "?"
-    meta = (f'folder {_e(root) if root is not None else "-"} &middot; model {_e(info.get("model_version", "?"))} '
-            f'({_e(info.get("backbone", "?"))}, backend {_e(info.get("backend", "?"))}) &middot; '
-            f'thresholds {_e(thr_text)} &middot; windows {_e(info.get("window_s", "?"))} s, '
-            f'hop {_e(info.get("hop_s", "?"))} s')
+    meta = (
+        f"folder {_e(root) if root is not None else '-'} &middot; model {_e(info.get('model_version', '?'))} "
+        f"({_e(info.get('backbone', '?'))}, backend {_e(info.get('backend', '?'))}) &middot; "
+        f"thresholds {_e(thr_text)} &middot; windows {_e(info.get('window_s', '?'))} s, "
+        f"hop {_e(info.get('hop_s', '?'))} s"
+    )
     legend = '<div class="legend">' + " ".join(_tag(k) for k in ("clean", *DISTORTION_KINDS, "error")) + "</div>"
-    notes = "".join(f'<p class="media-note{" warn" if "left out" in n else ""}">{_e(n)}</p>'
-                    for n in (media_notes or []))
+    notes = "".join(
+        f'<p class="media-note{" warn" if "left out" in n else ""}">{_e(n)}</p>' for n in (media_notes or [])
+    )
     filters = _filter_options(results)
     columns = []
     for k in TABLE_MEASUREMENTS:
         label, fmt = _KEY_INFO[k]
         columns.append({"key": k, "label": label, "unit": _unit(fmt)[0]})
-    data = {"title": title, "results": [embedded_result(r) for r in results],
-            "rows": [_safe_row(r, root) for r in results], "columns": columns, "filters": filters,
-            "colours": COLOURS, "kinds": list(DISTORTION_KINDS)}
-    details = "".join(_safe_detail(r, f"file-{i + 1}", root, images.get(i), excerpts.get(i), no_figure.get(i))
-                      for i, r in enumerate(results))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width\"><title>{_e(title)}</title>"
-            f"<style>{CSS}</style></head><body>"
-            f'<pre id="js-errors" hidden></pre><script>{ERROR_TRAP}</script>'
-            f"<h1>{_e(title)}</h1><div class=\"meta\">{meta}</div>{_summary_cards(results)}{legend}{notes}"
-            f"{_controls(filters)}"
-            '<div class="table-wrap"><table id="files"><thead><tr id="files-head"></tr></thead>'
-            '<tbody id="files-body"></tbody></table></div>'
-            '<noscript><p>The table needs JavaScript; every file\'s details are listed below.</p></noscript>'
-            f'<div id="details-holder"><h2>Files ({len(results)})</h2>{details}</div>'
-            '<div id="report-check" hidden></div>'
-            f'<script type="application/json" id="report-data">{_json_blob(data)}</script>'
-            f"<script>{SCRIPT}</script></body></html>\n")
+    data = {
+        "title": title,
+        "results": [embedded_result(r) for r in results],
+        "rows": [_safe_row(r, root) for r in results],
+        "columns": columns,
+        "filters": filters,
+        "colours": COLOURS,
+        "kinds": list(DISTORTION_KINDS),
+    }
+    details = "".join(
+        _safe_detail(r, f"file-{i + 1}", root, images.get(i), excerpts.get(i), no_figure.get(i))
+        for i, r in enumerate(results)
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{_e(title)}</title>'
+        f"<style>{CSS}</style></head><body>"
+        f'<pre id="js-errors" hidden></pre><script>{ERROR_TRAP}</script>'
+        f'<h1>{_e(title)}</h1><div class="meta">{meta}</div>{_summary_cards(results)}{legend}{notes}'
+        f"{_controls(filters)}"
+        '<div class="table-wrap"><table id="files"><thead><tr id="files-head"></tr></thead>'
+        '<tbody id="files-body"></tbody></table></div>'
+        "<noscript><p>The table needs JavaScript; every file's details are listed below.</p></noscript>"
+        f'<div id="details-holder"><h2>Files ({len(results)})</h2>{details}</div>'
+        '<div id="report-check" hidden></div>'
+        f'<script type="application/json" id="report-data">{_json_blob(data)}</script>'
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )
 
 
-def write_html_report(results: list[dict], out_path: str | os.PathLike, root: str | os.PathLike | None = None,
-                      model_info: dict | None = None, plots: bool = True, max_plots: int = 100,
-                      sample_rate: int | None = None, workers: int = 2, max_excerpts: int = MAX_EXCERPTS) -> Path:
+def write_html_report(
+    results: list[dict],
+    out_path: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    model_info: dict | None = None,
+    plots: bool = True,
+    max_plots: int = 100,
+    sample_rate: int | None = None,
+    workers: int = 2,
+    max_excerpts: int = MAX_EXCERPTS,
+) -> Path:
     """Writes the report. Files are decoded again at their own rate, in `workers` threads, for the
     figures of the first `max_plots` files and the excerpts of the first `max_excerpts` flagged ones
     (see plan_media); `plots=False` embeds neither. `sample_rate` is accepted for compatibility and
@@ -538,9 +619,11 @@ def write_html_report(results: list[dict], out_path: str | os.PathLike, root: st
         if failed:
             text += f" {failed} could not be drawn (see those files)."
         notes.append(text)
-        ex_text = (f"Audio: {len(excerpts)} of {n_flagged} flagged files carry an excerpt of at most 8 s "
-                   f"(the first {max_excerpts} flagged files, most severe first); every file links to itself "
-                   "at the interesting time.")
+        ex_text = (
+            f"Audio: {len(excerpts)} of {n_flagged} flagged files carry an excerpt of at most 8 s "
+            f"(the first {max_excerpts} flagged files, most severe first); every file links to itself "
+            "at the interesting time."
+        )
         if n_flagged > len(with_ex):
             ex_text += f" {n_flagged - len(with_ex)} flagged files left out of the excerpts."
         notes.append(ex_text)
@@ -549,6 +632,8 @@ def write_html_report(results: list[dict], out_path: str | os.PathLike, root: st
                 no_figure.setdefault(i, f"left out: the report draws at most {max_plots} figures, flagged files first")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(results, root, model_info, images, excerpts=excerpts, no_figure=no_figure,
-                               media_notes=notes), encoding="utf-8")
+    out.write_text(
+        render_html(results, root, model_info, images, excerpts=excerpts, no_figure=no_figure, media_notes=notes),
+        encoding="utf-8",
+    )
     return out

@@ -13,8 +13,12 @@ MODEL_KEYS = ("model_version", "model_path", "backbone", "backend", "kind_thresh
 def summary(results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     checked = [r for r in ok if "checks" in r]
-    out = {"files": len(results), "analysed": len(ok), "errors": len(results) - len(ok),
-           "flagged": sum(bool(r["has_distortion"]) for r in ok)}
+    out = {
+        "files": len(results),
+        "analysed": len(ok),
+        "errors": len(results) - len(ok),
+        "flagged": sum(bool(r["has_distortion"]) for r in ok),
+    }
     if checked:
         out["failed_spec"] = sum(not r["checks"]["passed"] for r in checked)
     return out
@@ -22,9 +26,14 @@ def summary(results: list[dict]) -> dict:
 
 def document(results: list[dict], model_info: dict, rules: list[str] | None = None) -> dict:
     """``{"schema_version", "adv_version", "model", "rules", "summary", "results"}``."""
-    return {"schema_version": RESULT_SCHEMA_VERSION, "adv_version": __version__,
-            "model": {k: model_info.get(k) for k in MODEL_KEYS}, "rules": list(rules or []),
-            "summary": summary(results), "results": results}
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "adv_version": __version__,
+        "model": {k: model_info.get(k) for k in MODEL_KEYS},
+        "rules": list(rules or []),
+        "summary": summary(results),
+        "results": results,
+    }
 
 
 def dumps_line(result: dict) -> str:

@@ -21,10 +21,26 @@ KEY_MEASUREMENTS = (
 )
 
 #: scalar measurements written as CSV columns (prefixed "m_")
-CSV_MEASUREMENTS = ("sample_peak_dbfs", "true_peak_dbtp", "integrated_lufs", "loudness_range_lu", "dc_offset",
-                    "clipped_samples", "clipped_fraction", "longest_clip_run", "intersample_overs", "cutoff_hz",
-                    "snr_db", "hum_hz", "spectral_deviation_db", "most_deviant_band_hz", "lr_correlation",
-                    "channel_delay_ms", "polarity_inverted", "mono_downmix_loss_db")
+CSV_MEASUREMENTS = (
+    "sample_peak_dbfs",
+    "true_peak_dbtp",
+    "integrated_lufs",
+    "loudness_range_lu",
+    "dc_offset",
+    "clipped_samples",
+    "clipped_fraction",
+    "longest_clip_run",
+    "intersample_overs",
+    "cutoff_hz",
+    "snr_db",
+    "hum_hz",
+    "spectral_deviation_db",
+    "most_deviant_band_hz",
+    "lr_correlation",
+    "channel_delay_ms",
+    "polarity_inverted",
+    "mono_downmix_loss_db",
+)
 
 
 def key_measurements(m: dict | None) -> list[tuple[str, str]]:

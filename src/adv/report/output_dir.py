@@ -77,11 +77,13 @@ class OutputDir:
                 raise OutputError(f"{p}: exists and is not a file adv scan wrote; choose another --out")
             known = ledger.get(name, "missing")
             if known == "missing":
-                raise OutputError(f"{p}: exists and was not written by adv scan; it is left as it is, "
-                                  "choose another --out")
+                raise OutputError(
+                    f"{p}: exists and was not written by adv scan; it is left as it is, choose another --out"
+                )
             if name not in in_place and known is not None and _sha256(p) != known:
-                raise OutputError(f"{p}: changed since adv scan wrote it; it is left as it is, "
-                                  "choose another --out or move it")
+                raise OutputError(
+                    f"{p}: changed since adv scan wrote it; it is left as it is, choose another --out or move it"
+                )
         self._ledger = ledger
         for name in names:
             self._ledger[name] = None  # claimed: being written

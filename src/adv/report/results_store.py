@@ -105,10 +105,15 @@ def _md5(path: str | os.PathLike) -> str | None:
 def model_key(validator) -> tuple[str, dict]:
     """(key, parts): what decides a validator's verdicts, and a short hash of it."""
     info = validator.model_info()
-    parts = {"model_md5": _md5(info.get("model_path") or validator.model_path),
-             "kind_thresholds": info.get("kind_thresholds"), "window_s": info.get("window_s"),
-             "hop_s": info.get("hop_s"), "max_windows": getattr(validator, "max_windows", None),
-             "schema_version": RESULT_SCHEMA_VERSION, "package_version": __version__}
+    parts = {
+        "model_md5": _md5(info.get("model_path") or validator.model_path),
+        "kind_thresholds": info.get("kind_thresholds"),
+        "window_s": info.get("window_s"),
+        "hop_s": info.get("hop_s"),
+        "max_windows": getattr(validator, "max_windows", None),
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "package_version": __version__,
+    }
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16], parts
 
@@ -173,8 +178,7 @@ class ResultsStore:
         """A connection in autocommit mode (each row its own transaction)."""
         try:
             if readonly:
-                return sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=30,
-                                       isolation_level=None)
+                return sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=30, isolation_level=None)
             return sqlite3.connect(p, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"{p}: cannot open the results store ({exc})") from None
@@ -186,9 +190,15 @@ class ResultsStore:
         c.execute("BEGIN")
         for statement in filter(str.strip, _SCHEMA.split(";")):
             c.execute(statement)
-        c.executemany("INSERT INTO meta VALUES (?, ?)",
-                      [("format", FORMAT), ("version", str(STORE_VERSION)), ("created", _now()),
-                       ("content_key", CONTENT_KEY_SCHEME)])
+        c.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("format", FORMAT),
+                ("version", str(STORE_VERSION)),
+                ("created", _now()),
+                ("content_key", CONTENT_KEY_SCHEME),
+            ],
+        )
         c.execute("COMMIT")
 
     def _check(self) -> None:
@@ -202,8 +212,10 @@ class ResultsStore:
         if not version.isdigit():
             raise StoreError(f"{self.path}: not an adv results store (version {version!r})")
         if int(version) > STORE_VERSION:
-            raise StoreError(f"{self.path}: results store version {version} is newer than this adv reads "
-                             f"({STORE_VERSION}); upgrade adv")
+            raise StoreError(
+                f"{self.path}: results store version {version} is newer than this adv reads "
+                f"({STORE_VERSION}); upgrade adv"
+            )
         if not self.readonly:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -228,39 +240,65 @@ class ResultsStore:
     def begin_scan(self, root, key: str, parts: dict, info: dict, rules: list) -> int:
         """Records a scan as running; returns its id."""
         texts = [{"text": r.text, "source": r.source, "why": r.why, "profile": r.profile} for r in rules]
-        cur = self._run("INSERT INTO scans (started, status, root, model_key, model_parts, model_info, rules) "
-                        "VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                        (_now(), None if root is None else str(root), key, json.dumps(parts, default=str),
-                         json.dumps(info, default=str), json.dumps(texts)))
+        cur = self._run(
+            "INSERT INTO scans (started, status, root, model_key, model_parts, model_info, rules) "
+            "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+            (
+                _now(),
+                None if root is None else str(root),
+                key,
+                json.dumps(parts, default=str),
+                json.dumps(info, default=str),
+                json.dumps(texts),
+            ),
+        )
         return int(cur.lastrowid)
 
     def finish_scan(self, scan_id: int, summary: dict, interrupted: bool) -> None:
-        self._run("UPDATE scans SET finished = ?, status = ?, summary = ? WHERE id = ?",
-                  (_now(), "interrupted" if interrupted else "done", json.dumps(summary, default=str), scan_id))
+        self._run(
+            "UPDATE scans SET finished = ?, status = ?, summary = ? WHERE id = ?",
+            (_now(), "interrupted" if interrupted else "done", json.dumps(summary, default=str), scan_id),
+        )
 
     def latest_scan(self, key: str | None = None) -> dict | None:
         """The newest scan (of model key ``key`` when given), its JSON columns decoded."""
-        sql = "SELECT id, started, finished, status, root, model_key, model_parts, model_info, rules, summary FROM scans"
-        row = self._run(sql + (" WHERE model_key = ?" if key else "") + " ORDER BY id DESC LIMIT 1",
-                        (key,) if key else ()).fetchone()
+        sql = (
+            "SELECT id, started, finished, status, root, model_key, model_parts, model_info, rules, summary FROM scans"
+        )
+        row = self._run(
+            sql + (" WHERE model_key = ?" if key else "") + " ORDER BY id DESC LIMIT 1", (key,) if key else ()
+        ).fetchone()
         if row is None:
             return None
-        names = ("id", "started", "finished", "status", "root", "model_key", "model_parts", "model_info", "rules",
-                 "summary")
+        names = (
+            "id",
+            "started",
+            "finished",
+            "status",
+            "root",
+            "model_key",
+            "model_parts",
+            "model_info",
+            "rules",
+            "summary",
+        )
         scan = dict(zip(names, row))
         for k in ("model_parts", "model_info", "rules", "summary"):
             scan[k] = None if scan[k] is None else json.loads(scan[k])
         return scan
 
     def roots(self, key: str) -> list[str]:
-        return [r[0] for r in self._run("SELECT DISTINCT root FROM scans WHERE model_key = ? AND root IS NOT NULL",
-                                        (key,))]
+        return [
+            r[0] for r in self._run("SELECT DISTINCT root FROM scans WHERE model_key = ? AND root IS NOT NULL", (key,))
+        ]
 
     # ---- results ----
     def lookup(self, path, ckey: str, key: str) -> dict | None:
         """The stored ok result of this file content under this model key, or None."""
-        row = self._run("SELECT result FROM results WHERE path = ? AND content_key = ? AND model_key = ? "
-                        "AND status = 'ok'", (store_key_path(path), ckey, key)).fetchone()
+        row = self._run(
+            "SELECT result FROM results WHERE path = ? AND content_key = ? AND model_key = ? AND status = 'ok'",
+            (store_key_path(path), ckey, key),
+        ).fetchone()
         return None if row is None else json.loads(row[0])
 
     def put(self, path, ckey: str | None, key: str, result: dict, scan_id: int | None = None) -> dict:
@@ -268,16 +306,20 @@ class ResultsStore:
         body = {k: v for k, v in result.items() if k != "checks"}
         text = json.dumps(body, default=str)
         now, args = _now(), (store_key_path(path), ckey or "", key)
-        self._run("INSERT OR REPLACE INTO results (path, content_key, model_key, status, result, first_analysed, "
-                  "analysed, scan_id) VALUES (?, ?, ?, ?, ?, COALESCE((SELECT first_analysed FROM results "
-                  "WHERE path = ? AND content_key = ? AND model_key = ?), ?), ?, ?)",
-                  (*args, "error" if "error" in body else "ok", text, *args, now, now, scan_id))
+        self._run(
+            "INSERT OR REPLACE INTO results (path, content_key, model_key, status, result, first_analysed, "
+            "analysed, scan_id) VALUES (?, ?, ?, ?, ?, COALESCE((SELECT first_analysed FROM results "
+            "WHERE path = ? AND content_key = ? AND model_key = ?), ?), ?, ?)",
+            (*args, "error" if "error" in body else "ok", text, *args, now, now, scan_id),
+        )
         return json.loads(text)
 
     def latest_results(self, key: str) -> list[dict]:
         """Per path, the result written last under model key ``key``."""
-        rows = self._run("SELECT result FROM results WHERE id IN (SELECT max(id) FROM results WHERE model_key = ? "
-                         "GROUP BY path)", (key,))
+        rows = self._run(
+            "SELECT result FROM results WHERE id IN (SELECT max(id) FROM results WHERE model_key = ? GROUP BY path)",
+            (key,),
+        )
         return [json.loads(r[0]) for r in rows]
 
     def count(self, key: str | None = None, status: str | None = None) -> int:

@@ -31,16 +31,38 @@ from adv.report.output_dir import OutputDir
 from adv.report.results_store import STORE_NAME, ResultsStore, content_key, model_key
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
-CSV_FIELDS = ("path", "status", "has_distortion", "distortion_type", "severity", "worst_severity", "confidence",
-              "detected_types", "section_start", "section_end", "duration", "error", "spec_passed", "spec_failed",
-              *(f"m_{k}" for k in CSV_MEASUREMENTS))
+CSV_FIELDS = (
+    "path",
+    "status",
+    "has_distortion",
+    "distortion_type",
+    "severity",
+    "worst_severity",
+    "confidence",
+    "detected_types",
+    "section_start",
+    "section_end",
+    "duration",
+    "error",
+    "spec_passed",
+    "spec_failed",
+    *(f"m_{k}" for k in CSV_MEASUREMENTS),
+)
 
 
 OUTPUT_FILES = ("results.jsonl", "results.csv", "results.json", "report.html")
 FORMATS = {"csv": "results.csv", "json": "results.json", "jsonl": "results.jsonl", "html": "report.html"}
 FORMAT_OF = {name: fmt for fmt, name in FORMATS.items()}
-MODEL_FIELDS = ("package_version", "model_version", "model_path", "backbone", "kind_thresholds", "window_s", "hop_s",
-                "backend")
+MODEL_FIELDS = (
+    "package_version",
+    "model_version",
+    "model_path",
+    "backbone",
+    "kind_thresholds",
+    "window_s",
+    "hop_s",
+    "backend",
+)
 
 
 def find_audio_files(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
@@ -48,8 +70,7 @@ def find_audio_files(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> li
     return walk_audio_files(root, extensions)[0]
 
 
-def walk_audio_files(root: str | os.PathLike,
-                     extensions=AUDIO_EXTENSIONS) -> tuple[list[Path], list[AudioError]]:
+def walk_audio_files(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> tuple[list[Path], list[AudioError]]:
     """(audio files under `root`, sorted; an UnreadableError for every folder that could not be
     listed). `root` may also be a single file."""
     base = Path(root)
@@ -79,16 +100,28 @@ def error_entry(exc: AudioError) -> dict:
 
 def csv_row(result: dict) -> dict:
     if "error" in result:
-        return {"path": result["path"], "status": "error", "error": f'{result.get("error_type", "")}: {result["error"]}'}
-    return {"path": result["path"], "status": "ok", "has_distortion": result["has_distortion"],
-            "distortion_type": result["distortion_type"], "severity": result["severity"],
-            "worst_severity": result["worst_severity"], "confidence": result["confidence"],
-            "detected_types": ";".join(result["detected_types"]),
-            "section_start": (result.get("section") or {}).get("start", ""),
-            "section_end": (result.get("section") or {}).get("end", ""), "duration": result.get("duration"), "error": "",
-            "spec_passed": result["checks"]["passed"] if "checks" in result else "",
-            "spec_failed": ";".join(f["rule"] for f in result["checks"]["failed"]) if "checks" in result else "",
-            **{f"m_{k}": v for k, v in (result.get("measurements") or {}).items() if k in CSV_MEASUREMENTS}}
+        return {
+            "path": result["path"],
+            "status": "error",
+            "error": f"{result.get('error_type', '')}: {result['error']}",
+        }
+    return {
+        "path": result["path"],
+        "status": "ok",
+        "has_distortion": result["has_distortion"],
+        "distortion_type": result["distortion_type"],
+        "severity": result["severity"],
+        "worst_severity": result["worst_severity"],
+        "confidence": result["confidence"],
+        "detected_types": ";".join(result["detected_types"]),
+        "section_start": (result.get("section") or {}).get("start", ""),
+        "section_end": (result.get("section") or {}).get("end", ""),
+        "duration": result.get("duration"),
+        "error": "",
+        "spec_passed": result["checks"]["passed"] if "checks" in result else "",
+        "spec_failed": ";".join(f["rule"] for f in result["checks"]["failed"]) if "checks" in result else "",
+        **{f"m_{k}": v for k, v in (result.get("measurements") or {}).items() if k in CSV_MEASUREMENTS},
+    }
 
 
 def write_csv(results: list[dict], path: Path) -> Path:
@@ -106,8 +139,14 @@ def summarise_scan(results: list[dict]) -> dict:
     by_type: dict[str, int] = {}
     for r in flagged:
         by_type[r["distortion_type"]] = by_type.get(r["distortion_type"], 0) + 1
-    out = {"files": len(results), "analysed": len(ok), "errors": len(results) - len(ok), "flagged": len(flagged),
-           "flagged_by_type": by_type, "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1)}
+    out = {
+        "files": len(results),
+        "analysed": len(ok),
+        "errors": len(results) - len(ok),
+        "flagged": len(flagged),
+        "flagged_by_type": by_type,
+        "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1),
+    }
     checked = [r for r in ok if "checks" in r]
     if checked:
         out["failed_spec"] = sum(not r["checks"]["passed"] for r in checked)
@@ -188,8 +227,20 @@ def _analyse(files: list[Path], validator, keep: _Collector, workers: int, progr
     return interrupted
 
 
-def write_outputs(out: OutputDir, results: list[dict], names: list[str], *, root, info: dict, rules: list,
-                  summary: dict, store: dict, plots: bool, max_plots: int, workers: int) -> dict[str, Path]:
+def write_outputs(
+    out: OutputDir,
+    results: list[dict],
+    names: list[str],
+    *,
+    root,
+    info: dict,
+    rules: list,
+    summary: dict,
+    store: dict,
+    plots: bool,
+    max_plots: int,
+    workers: int,
+) -> dict[str, Path]:
     """Writes the claimed ``names`` (of OUTPUT_FILES) from ``results`` in tree order; returns
     {"jsonl", "csv", "json", "html"} -> path for those written."""
     from adv.report.html_report import write_html_report
@@ -203,24 +254,43 @@ def write_outputs(out: OutputDir, results: list[dict], names: list[str], *, root
         elif name == "results.csv":
             write_csv(results, path)
         elif name == "results.json":
-            payload = {"schema_version": RESULT_SCHEMA_VERSION, "root": None if root is None else str(root),
-                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
-                       "model": {k: info.get(k) for k in MODEL_FIELDS}, "rules": [r.text for r in rules],
-                       "store": store, "results": results}
+            payload = {
+                "schema_version": RESULT_SCHEMA_VERSION,
+                "root": None if root is None else str(root),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "summary": summary,
+                "model": {k: info.get(k) for k in MODEL_FIELDS},
+                "rules": [r.text for r in rules],
+                "store": store,
+                "results": results,
+            }
             path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
         else:
-            write_html_report(results, path, root=root, model_info=info, plots=plots, max_plots=max_plots,
-                              workers=workers)
+            write_html_report(
+                results, path, root=root, model_info=info, plots=plots, max_plots=max_plots, workers=workers
+            )
         out.written(name)
         written[FORMAT_OF[name]] = path
     return written
 
 
-def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan", *, validator=None,
-                model: str | None = None, hop_s: float = 5.0, backend: str = "auto", workers: int = 2,
-                progress: bool = True, plots: bool = True, max_plots: int = 100,
-                threshold: float | None = None, rules: list | None = None,
-                store: str | os.PathLike | None = None, rescan: bool = False) -> dict:
+def scan_folder(
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike = "adv_scan",
+    *,
+    validator=None,
+    model: str | None = None,
+    hop_s: float = 5.0,
+    backend: str = "auto",
+    workers: int = 2,
+    progress: bool = True,
+    plots: bool = True,
+    max_plots: int = 100,
+    threshold: float | None = None,
+    rules: list | None = None,
+    store: str | os.PathLike | None = None,
+    rescan: bool = False,
+) -> dict:
     """Scans `root`, writes the outputs into `out_dir` and returns
     {"summary", "results", "outputs": {"jsonl", "csv", "json", "html", "store"}, "model"}.
 
@@ -238,12 +308,37 @@ def scan_folder(root: str | os.PathLike, out_dir: str | os.PathLike = "adv_scan"
             from adv.inference.validator import AudioDistortionValidator
 
             validator = AudioDistortionValidator(model, hop_s=hop_s, backend=backend, threshold=threshold)
-        return _scan(root, files, problems, out, db, validator, rules or [], workers=workers, progress=progress,
-                     plots=plots, max_plots=max_plots, rescan=rescan)
+        return _scan(
+            root,
+            files,
+            problems,
+            out,
+            db,
+            validator,
+            rules or [],
+            workers=workers,
+            progress=progress,
+            plots=plots,
+            max_plots=max_plots,
+            rescan=rescan,
+        )
 
 
-def _scan(root, files: list[Path], problems: list[AudioError], out: OutputDir, db: ResultsStore, validator,
-          rules: list, *, workers: int, progress: bool, plots: bool, max_plots: int, rescan: bool) -> dict:
+def _scan(
+    root,
+    files: list[Path],
+    problems: list[AudioError],
+    out: OutputDir,
+    db: ResultsStore,
+    validator,
+    rules: list,
+    *,
+    workers: int,
+    progress: bool,
+    plots: bool,
+    max_plots: int,
+    rescan: bool,
+) -> dict:
     key, parts = model_key(validator)
     info = validator.model_info()
     scan_id = db.begin_scan(root, key, parts, info, rules)
@@ -255,19 +350,32 @@ def _scan(root, files: list[Path], problems: list[AudioError], out: OutputDir, d
         interrupted = _analyse(files, validator, keep, workers, progress, rescan)
     out.written("results.jsonl")
     summary = summarise_scan(keep.done)
-    summary.update(analysed_now=keep.analysed_now, reused=keep.reused,
-                   wall_seconds=round(time.perf_counter() - t0, 2))
+    summary.update(analysed_now=keep.analysed_now, reused=keep.reused, wall_seconds=round(time.perf_counter() - t0, 2))
     if interrupted:
         summary["interrupted"] = True
     db.finish_scan(scan_id, summary, interrupted)
-    outputs = write_outputs(out, keep.done, list(OUTPUT_FILES[1:]), root=root, info=info, rules=rules,
-                            summary=summary, store={"path": str(db.path), "model_key": key, "scan_id": scan_id},
-                            plots=plots and not interrupted, max_plots=max_plots, workers=workers)
+    outputs = write_outputs(
+        out,
+        keep.done,
+        list(OUTPUT_FILES[1:]),
+        root=root,
+        info=info,
+        rules=rules,
+        summary=summary,
+        store={"path": str(db.path), "model_key": key, "scan_id": scan_id},
+        plots=plots and not interrupted,
+        max_plots=max_plots,
+        workers=workers,
+    )
     outputs = {"jsonl": out.path("results.jsonl"), **outputs, "store": db.path}
     if interrupted:
         raise KeyboardInterrupt
-    return {"summary": summary, "results": sorted(keep.done, key=path_order), "outputs": outputs,
-            "model": {k: info.get(k) for k in MODEL_FIELDS}}
+    return {
+        "summary": summary,
+        "results": sorted(keep.done, key=path_order),
+        "outputs": outputs,
+        "model": {k: info.get(k) for k in MODEL_FIELDS},
+    }
 
 
 def _common_root(roots: list[str]) -> str | None:
@@ -283,13 +391,21 @@ def _common_root(roots: list[str]) -> str | None:
 def _stored_rules(scan: dict | None) -> list:
     from adv.specs import parse_rule
 
-    return [parse_rule(r["text"], source=r.get("source"), why=r.get("why"), profile=r.get("profile"))
-            for r in (scan or {}).get("rules") or []]
+    return [
+        parse_rule(r["text"], source=r.get("source"), why=r.get("why"), profile=r.get("profile"))
+        for r in (scan or {}).get("rules") or []
+    ]
 
 
-def report_from_store(store: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                      formats: tuple[str, ...] = tuple(FORMATS), *, plots: bool = True, max_plots: int = 100,
-                      workers: int = 2) -> dict:
+def report_from_store(
+    store: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    formats: tuple[str, ...] = tuple(FORMATS),
+    *,
+    plots: bool = True,
+    max_plots: int = 100,
+    workers: int = 2,
+) -> dict:
     """Renders ``formats`` (of FORMATS) from a store file, or a folder holding results.sqlite, into
     ``out_dir`` (default: the store's folder): per path the latest result of the newest model key,
     with the latest scan's rules. Works while a scan writes to the store. Returns
@@ -307,8 +423,17 @@ def report_from_store(store: str | os.PathLike, out_dir: str | os.PathLike | Non
     out.prepare(names)
     summary = summarise_scan(results)
     last = {k: scan[k] for k in ("id", "started", "finished", "status")} if scan else None
-    outputs = write_outputs(out, results, names, root=root, info=(scan or {}).get("model_info") or {},
-                            rules=rules, summary=summary,
-                            store={"path": str(where), "model_key": key, "last_scan": last},
-                            plots=plots, max_plots=max_plots, workers=workers)
+    outputs = write_outputs(
+        out,
+        results,
+        names,
+        root=root,
+        info=(scan or {}).get("model_info") or {},
+        rules=rules,
+        summary=summary,
+        store={"path": str(where), "model_key": key, "last_scan": last},
+        plots=plots,
+        max_plots=max_plots,
+        workers=workers,
+    )
     return {"summary": summary, "results": results, "outputs": outputs, "store": where, "last_scan": last}

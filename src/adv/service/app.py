@@ -36,8 +36,14 @@ def create_app(validator: Any = None, settings: ServiceSettings | None = None, *
         await service.get_validator()  # load the model before accepting requests; fail fast
         yield
 
-    app = FastAPI(title=TITLE, version=__version__, description=app_description(settings),
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=TITLE,
+        version=__version__,
+        description=app_description(settings),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     add_offline_docs(app)
     app.state.service = service
     install_exception_handlers(app)
@@ -58,11 +64,23 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level
     validator = app_kw.pop("validator", None)
     settings = load_settings(**app_kw)
     if workers <= 1:
-        uvicorn.run(create_app(validator, settings), host=host, port=port, log_level=log_level,
-                    http=protocol_with_header_timeout(settings.header_timeout_s))
+        uvicorn.run(
+            create_app(validator, settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            http=protocol_with_header_timeout(settings.header_timeout_s),
+        )
         return
     if validator is not None:
         raise ValueError("a validator object cannot be shared by several worker processes")
     os.environ.update(settings.environ())
-    uvicorn.run("adv.service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, http="adv.service.protocol:HeaderTimeoutProtocol")
+    uvicorn.run(
+        "adv.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        http="adv.service.protocol:HeaderTimeoutProtocol",
+    )

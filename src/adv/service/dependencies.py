@@ -15,8 +15,9 @@ from adv.service.uploads import ServiceProblem
 
 API_KEY_HEADER = "X-API-Key"
 
-api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                              description="required only when the server was started with an API key")
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="required only when the server was started with an API key"
+)
 
 
 async def get_service(request: Request) -> ServiceState:
@@ -28,8 +29,9 @@ async def get_settings(service: ServiceState = Depends(get_service)) -> ServiceS
     return service.settings
 
 
-async def require_api_key(key: str | None = Security(api_key_header),
-                          settings: ServiceSettings = Depends(get_settings)) -> None:
+async def require_api_key(
+    key: str | None = Security(api_key_header), settings: ServiceSettings = Depends(get_settings)
+) -> None:
     """401 unless the X-API-Key header matches the server's key (no check when it has none)."""
     expected = settings.api_key
     if expected is None:

@@ -25,7 +25,8 @@ def app_description(settings: ServiceSettings) -> str:
         f"{settings.max_upload_mb:g} MB per file, {settings.max_batch_files} files per batch. "
         f"Audio longer than {settings.max_audio_seconds:g} s is refused. "
         "Errors are JSON `{error, detail, filename}`: 400 bad request, 401 API key, 408 upload too slow, "
-        "413 too large or too long, 415 not audio, 422 unusable audio, 500 server error.")
+        "413 too large or too long, 415 not audio, 422 unusable audio, 500 server error."
+    )
 
 
 def add_offline_docs(app: FastAPI) -> None:
@@ -36,13 +37,20 @@ def add_offline_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=title,
-                                   swagger_js_url=f"{STATIC_PATH}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{STATIC_PATH}/swagger-ui.css",
-                                   swagger_favicon_url=f"{STATIC_PATH}/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            swagger_js_url=f"{STATIC_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{STATIC_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{STATIC_PATH}/favicon.png",
+        )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url, title=title,
-                              redoc_js_url=f"{STATIC_PATH}/redoc.standalone.js",
-                              redoc_favicon_url=f"{STATIC_PATH}/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            redoc_js_url=f"{STATIC_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{STATIC_PATH}/favicon.png",
+            with_google_fonts=False,
+        )

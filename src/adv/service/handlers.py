@@ -26,8 +26,7 @@ async def on_problem(request: Request, exc: ServiceProblem) -> JSONResponse:
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(ErrorBody(error="InternalError", detail="internal server error").model_dump(),
-                        status_code=500)
+    return JSONResponse(ErrorBody(error="InternalError", detail="internal server error").model_dump(), status_code=500)
 
 
 def install_exception_handlers(app: FastAPI) -> None:

@@ -47,8 +47,9 @@ class HeaderTimeoutProtocol(H11Protocol):
     def _on_header_timeout(self) -> None:
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.logger.info("closing a connection that sent no complete request headers in %.0f s",
-                             self.header_timeout_s)
+            self.logger.info(
+                "closing a connection that sent no complete request headers in %.0f s", self.header_timeout_s
+            )
             self.transport.close()
 
 

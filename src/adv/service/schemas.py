@@ -23,8 +23,10 @@ class FileError(ErrorBody):
 class TypeScore(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    probability: float = Field(description="0..1: mean over the windows (over the clearly damaged run's "
-                                           "windows when only the run makes the track damaged)")
+    probability: float = Field(
+        description="0..1: mean over the windows (over the clearly damaged run's "
+        "windows when only the run makes the track damaged)"
+    )
     threshold: float = Field(description="the probability this kind needs to be detected")
     detected: bool = Field(description="probability >= threshold")
     severity: float = Field(description="0..100, median over the flagged windows")
@@ -42,8 +44,9 @@ class Segment(BaseModel):
     confidence: float = Field(description="0..1")
     probabilities: dict[str, float] = Field(description="class -> probability")
     severity: dict[str, float] = Field(description="distortion -> severity 0..100")
-    measurements: dict | None = Field(None, description="the window's measurements at the file's own rate "
-                                      "(adv.measurements.WINDOW_KEYS)")
+    measurements: dict | None = Field(
+        None, description="the window's measurements at the file's own rate (adv.measurements.WINDOW_KEYS)"
+    )
 
 
 class Section(BaseModel):
@@ -64,15 +67,21 @@ class AnalysisResult(BaseModel):
     confidence: float = Field(description="0..1, confidence in the verdict")
     types: dict[str, TypeScore] = Field(description="per distortion type")
     detected_types: list[str]
-    section: Section | None = Field(None, description="the longest run of clearly damaged windows (at least 3), "
-                                    "which alone makes a track damaged; None when there is none")
+    section: Section | None = Field(
+        None,
+        description="the longest run of clearly damaged windows (at least 3), "
+        "which alone makes a track damaged; None when there is none",
+    )
     segments: list[Segment] | None = Field(None, description="per-window timeline (omitted with segments=false)")
     duration: float = Field(description="seconds")
     sample_rate: int = Field(description="of the uploaded file")
     channels: int = Field(description="of the uploaded file")
     format: str = Field(description="container sniffed from the content")
-    measurements: dict | None = Field(None, description="track measurements at the file's own rate "
-                                      "(adv.measurements.TRACK_KEYS): peaks, loudness, clipping, cut-off, noise, stereo")
+    measurements: dict | None = Field(
+        None,
+        description="track measurements at the file's own rate "
+        "(adv.measurements.TRACK_KEYS): peaks, loudness, clipping, cut-off, noise, stereo",
+    )
     notes: list[str]
     model_version: str | None
     analysis_ms: float

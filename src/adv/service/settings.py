@@ -35,8 +35,13 @@ class ServiceSettings:
         return {ENV[f.name]: str(value) for f in fields(self) if (value := getattr(self, f.name)) is not None}
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_audio_seconds", "header_timeout_s", "body_idle_timeout_s",
-                     "upload_timeout_s"):
+        for name in (
+            "max_upload_mb",
+            "max_audio_seconds",
+            "header_timeout_s",
+            "body_idle_timeout_s",
+            "upload_timeout_s",
+        ):
             _check_positive(name, getattr(self, name))
         for name in ("max_concurrent", "max_batch_files"):
             value = getattr(self, name)

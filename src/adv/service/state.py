@@ -83,9 +83,9 @@ class ServiceState:
             raise audio_problem(exc, f.filename, f.path) from None
         except Exception:
             logger.exception("analysis of upload %r (%s) failed", f.filename, f.path)
-            raise ServiceProblem(500, "InternalError",
-                                 f"{f.filename}: internal error during analysis (see the server log)",
-                                 f.filename) from None
+            raise ServiceProblem(
+                500, "InternalError", f"{f.filename}: internal error during analysis (see the server log)", f.filename
+            ) from None
         out = {"filename": f.filename}
         out.update({k: val for k, val in result.items() if k != "path"})
         if not segments:

@@ -27,8 +27,16 @@ logger = logging.getLogger("adv.service")
 
 MULTIPART_OVERHEAD = 64 * 1024  # allowance per file for boundaries, part headers, small form fields
 SNIFF_BYTES = 64  # as many as adv.audio_io.load_audio looks at
-_SUFFIX = {"wav": ".wav", "aiff": ".aiff", "flac": ".flac", "ogg": ".ogg", "mp3": ".mp3",
-           "aac": ".aac", "webm": ".webm", "mp4": ".m4a"}
+_SUFFIX = {
+    "wav": ".wav",
+    "aiff": ".aiff",
+    "flac": ".flac",
+    "ogg": ".ogg",
+    "mp3": ".mp3",
+    "aac": ".aac",
+    "webm": ".webm",
+    "mp4": ".m4a",
+}
 
 
 class ServiceProblem(Exception):
@@ -86,8 +94,16 @@ class UploadReceiver:
     are raised at once so the request is answered without reading the rest of the body.
     """
 
-    def __init__(self, boundary: bytes, *, file_fields: tuple[str, ...], max_files: int, max_file_bytes: int,
-                 tmp_dir: str | None, strict: bool):
+    def __init__(
+        self,
+        boundary: bytes,
+        *,
+        file_fields: tuple[str, ...],
+        max_files: int,
+        max_file_bytes: int,
+        tmp_dir: str | None,
+        strict: bool,
+    ):
         self.file_fields, self.max_files, self.max_file_bytes = file_fields, max_files, max_file_bytes
         self.tmp_dir, self.strict = tmp_dir, strict
         self.files: list[UploadedFile] = []
@@ -98,16 +114,19 @@ class UploadReceiver:
         self._hname = bytearray()
         self._hval = bytearray()
         self._headers: dict[bytes, bytes] = {}
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._on_part_begin,
-            "on_header_field": self._on_header_field,
-            "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end,
-            "on_headers_finished": self._on_headers_finished,
-            "on_part_data": self._on_part_data,
-            "on_part_end": self._on_part_end,
-            "on_end": self._on_end,
-        })
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+        )
 
     # -- parser callbacks
     def _on_part_begin(self) -> None:
@@ -150,8 +169,10 @@ class UploadReceiver:
         f.size += end - start
         if f.size > self.max_file_bytes:
             mb = self.max_file_bytes / 1e6
-            self._fail(f, ServiceProblem(413, "FileTooLarge",
-                                         f"{f.filename}: upload exceeds the limit of {mb:g} MB", f.filename))
+            self._fail(
+                f,
+                ServiceProblem(413, "FileTooLarge", f"{f.filename}: upload exceeds the limit of {mb:g} MB", f.filename),
+            )
             return
         if f.fh is not None:
             f.fh.write(data[start:end])
@@ -184,8 +205,9 @@ class UploadReceiver:
             exc = NotAudioError(f.filename, f"content does not look like audio (starts with {head[:8]!r})")
             self._fail(f, audio_problem(exc, f.filename, None))
             return
-        fh = tempfile.NamedTemporaryFile(mode="wb", prefix="adv-upload-", suffix=_SUFFIX.get(f.fmt, ""),
-                                         dir=self.tmp_dir, delete=False)
+        fh = tempfile.NamedTemporaryFile(
+            mode="wb", prefix="adv-upload-", suffix=_SUFFIX.get(f.fmt, ""), dir=self.tmp_dir, delete=False
+        )
         self._paths.append(fh.name)
         f.fh, f.path = fh, fh.name
         fh.write(head)
@@ -225,8 +247,9 @@ class UploadReceiver:
 
 # --------------------------------------------------------------------------- one request's upload
 @asynccontextmanager
-async def received_upload(request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...],
-                          max_files: int, strict: bool) -> AsyncIterator[UploadReceiver]:
+async def received_upload(
+    request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...], max_files: int, strict: bool
+) -> AsyncIterator[UploadReceiver]:
     """Streams the request body into temporary files and yields the receiver (at least one file);
     the files are deleted when the block ends, whatever happens.
 
@@ -239,8 +262,9 @@ async def received_upload(request: Request, settings: ServiceSettings, *, file_f
         await _receive_body(request, rec, settings, max_files)
         if not rec.files:
             got = ", ".join(repr(n) for n in rec.other_fields) or "none"
-            raise ServiceProblem(400, "MissingFile",
-                                 f"the multipart field '{file_fields[0]}' is required (got fields: {got})")
+            raise ServiceProblem(
+                400, "MissingFile", f"the multipart field '{file_fields[0]}' is required (got fields: {got})"
+            )
         yield rec
     except ClientDisconnect:
         raise ServiceProblem(400, "BadRequest", "client disconnected during the upload") from None
@@ -248,17 +272,26 @@ async def received_upload(request: Request, settings: ServiceSettings, *, file_f
         rec.cleanup()
 
 
-def _open_receiver(request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...], max_files: int,
-                   strict: bool) -> UploadReceiver:
+def _open_receiver(
+    request: Request, settings: ServiceSettings, *, file_fields: tuple[str, ...], max_files: int, strict: bool
+) -> UploadReceiver:
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
     boundary = opts.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
-        p = ServiceProblem(400, "BadRequest", f"expected a multipart/form-data upload with the field '{file_fields[0]}'")
+        p = ServiceProblem(
+            400, "BadRequest", f"expected a multipart/form-data upload with the field '{file_fields[0]}'"
+        )
         p.close_connection = True  # the body is not read
         raise p
     try:
-        return UploadReceiver(boundary, file_fields=file_fields, max_files=max_files,
-                              max_file_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir, strict=strict)
+        return UploadReceiver(
+            boundary,
+            file_fields=file_fields,
+            max_files=max_files,
+            max_file_bytes=settings.max_upload_bytes,
+            tmp_dir=settings.tmp_dir,
+            strict=strict,
+        )
     except Exception:  # e.g. an over-long boundary
         raise ServiceProblem(400, "BadRequest", "invalid multipart boundary") from None
 
@@ -269,8 +302,9 @@ async def _receive_body(request: Request, rec: UploadReceiver, s: ServiceSetting
     mb = s.max_upload_mb
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
-        p = ServiceProblem(413, "FileTooLarge",
-                           f"request body of {int(declared)} bytes exceeds the upload limit of {mb:g} MB per file")
+        p = ServiceProblem(
+            413, "FileTooLarge", f"request body of {int(declared)} bytes exceeds the upload limit of {mb:g} MB per file"
+        )
         p.close_connection = True
         raise p
     total = 0
@@ -291,8 +325,10 @@ async def _receive_body(request: Request, rec: UploadReceiver, s: ServiceSetting
                 continue
             total += len(chunk)
             if total > cap:
-                rec.feed(chunk[:len(chunk) - (total - cap)])  # a per-file limit names the file
-                raise ServiceProblem(413, "FileTooLarge", f"request body exceeds the upload limit of {mb:g} MB per file")
+                rec.feed(chunk[: len(chunk) - (total - cap)])  # a per-file limit names the file
+                raise ServiceProblem(
+                    413, "FileTooLarge", f"request body exceeds the upload limit of {mb:g} MB per file"
+                )
             rec.feed(chunk)
         rec.parser.finalize()
     except ServiceProblem as p:

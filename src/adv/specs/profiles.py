@@ -37,8 +37,10 @@ def load_profile(name_or_path: str) -> Profile:
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise RuleError(f"unknown profile {name_or_path!r}: shipped profiles are {', '.join(profile_names())}, "
-                        "or give the path of a .toml profile file")
+        raise RuleError(
+            f"unknown profile {name_or_path!r}: shipped profiles are {', '.join(profile_names())}, "
+            "or give the path of a .toml profile file"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -24,11 +24,22 @@ from adv.errors import AdvError
 from adv.measurements import TRACK_KEYS
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
-_VERDICT = ("has_distortion", "distortion_type", "severity", "worst_severity", "confidence", "duration",
-            "sample_rate", "channels")
+_VERDICT = (
+    "has_distortion",
+    "distortion_type",
+    "severity",
+    "worst_severity",
+    "confidence",
+    "duration",
+    "sample_rate",
+    "channels",
+)
 _KIND_FIELDS = ("probability", "detected", "severity")
-NAMES = tuple(k for k in TRACK_KEYS if k != "clipping_per_channel") + _VERDICT + tuple(
-    f"{k}.{f}" for k in DISTORTION_KINDS for f in _KIND_FIELDS)
+NAMES = (
+    tuple(k for k in TRACK_KEYS if k != "clipping_per_channel")
+    + _VERDICT
+    + tuple(f"{k}.{f}" for k in DISTORTION_KINDS for f in _KIND_FIELDS)
+)
 _TERM = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 
 
@@ -81,9 +92,11 @@ def _term(text: str, rule: str) -> Term:
     if name not in NAMES:
         close = [n for n in NAMES if n.split(".")[-1] == name.split(".")[-1] or name in n][:4]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise RuleError(f"rule {rule!r}: unknown name {name!r}{hint}; names: measurements such as "
-                        "true_peak_dbtp, integrated_lufs, clipped_fraction; has_distortion, severity, ...; "
-                        "KIND.probability / KIND.detected / KIND.severity")
+        raise RuleError(
+            f"rule {rule!r}: unknown name {name!r}{hint}; names: measurements such as "
+            "true_peak_dbtp, integrated_lufs, clipped_fraction; has_distortion, severity, ...; "
+            "KIND.probability / KIND.detected / KIND.severity"
+        )
     value = _value(name, raw, rule)
     if isinstance(value, (bool, str)) and op not in ("==", "!="):
         raise RuleError(f"rule {rule!r}: {value!r} can only be compared with == or !=")
@@ -94,7 +107,9 @@ def parse_rule(text: str, *, source: str | None = None, why: str | None = None, 
     """Parses ``text`` (see the module docstring); raises RuleError naming the problem."""
     if not isinstance(text, str) or not text.strip():
         raise RuleError("empty rule")
-    alts = tuple(tuple(_term(t, text) for t in re.split(r"\s+and\s+", alt)) for alt in re.split(r"\s+or\s+", text.strip()))
+    alts = tuple(
+        tuple(_term(t, text) for t in re.split(r"\s+and\s+", alt)) for alt in re.split(r"\s+or\s+", text.strip())
+    )
     names = tuple(dict.fromkeys(t.name for alt in alts for t in alt))
     return Rule(text.strip(), alts, source, why, profile, names)
 
@@ -138,6 +153,12 @@ def check_result(result: dict, rules: list[Rule]) -> dict:
         if outcome is None:
             na.append(rule.text)
         elif not outcome:
-            failed.append({"rule": rule.text, "values": {n: lookup(result, n) for n in rule.names},
-                           "source": rule.source, "profile": rule.profile})
+            failed.append(
+                {
+                    "rule": rule.text,
+                    "values": {n: lookup(result, n) for n in rule.names},
+                    "source": rule.source,
+                    "profile": rule.profile,
+                }
+            )
     return {"passed": not failed, "failed": failed, "not_applicable": na}

@@ -50,11 +50,16 @@ def evaluate(decision: Decision, rows: list[dict]) -> dict:
         flags = [v[0] for r, v in zip(damaged, dv) if r["kind"] == k]
         if flags:
             by_kind[k] = round(100 * float(np.mean(flags)), 1)
-    return {"clean_tracks_flagged_pct": round(100 * float(np.mean(cv)), 2) if cv else None,
-            "damaged_tracks_caught_pct": round(100 * float(np.mean([v[0] for v in dv])), 1) if dv else None,
-            "damaged_typed_correctly_pct": round(100 * float(np.mean([v[1] == r["kind"] for r, v in zip(damaged, dv)])), 1)
-            if dv else None,
-            "caught_pct_by_kind": by_kind, "clean_tracks": len(cv), "damaged_tracks": len(dv)}
+    return {
+        "clean_tracks_flagged_pct": round(100 * float(np.mean(cv)), 2) if cv else None,
+        "damaged_tracks_caught_pct": round(100 * float(np.mean([v[0] for v in dv])), 1) if dv else None,
+        "damaged_typed_correctly_pct": round(100 * float(np.mean([v[1] == r["kind"] for r, v in zip(damaged, dv)])), 1)
+        if dv
+        else None,
+        "caught_pct_by_kind": by_kind,
+        "clean_tracks": len(cv),
+        "damaged_tracks": len(dv),
+    }
 
 
 def calibrate(rows: list[dict], budget: float) -> tuple[Decision, dict]:

@@ -20,8 +20,8 @@ from adv.training.metrics import compute_metrics, decide, format_confusion, thre
 def predict_cached(model, split: CachedSplit, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     probs, sevs = [], []
     for s in range(0, len(split), batch):
-        mel = torch.from_numpy(np.array(split.logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
-        sig = torch.from_numpy(split.signal[s:s + batch])
+        mel = torch.from_numpy(np.array(split.logmel[s : s + batch], dtype=np.float32)).unsqueeze(1)
+        sig = torch.from_numpy(split.signal[s : s + batch])
         p, v = model(mel, sig)
         probs.append(p.numpy())
         sevs.append(v.numpy())
@@ -69,8 +69,9 @@ def severity_floor_mask(sev_true: np.ndarray, min_severity: float) -> np.ndarray
     return (worst == 0) | (worst >= min_severity)
 
 
-def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0,
-                            manifest: str | Path | None = None) -> dict:
+def evaluate_model_on_cache(
+    model_path: str | Path, split_dir: str | Path, min_severity: float = 0.0, manifest: str | Path | None = None
+) -> dict:
     """Metrics on a cached split; with min_severity, only clean clips and clips whose strongest
     damage reaches it are counted; with the corpus manifest, also `detection_by_measured_effect`."""
     model, meta = load_detector(model_path)
@@ -91,7 +92,9 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
     edges = [0.0, 0.25, 0.5, 0.75, 1.0]  # strata (lo, hi] of the strongest damage; clean clips excluded
     m["detection_rate_by_severity"] = {
         f"{lo:.2f}-{hi:.2f}": round(float((probs[(worst > lo) & (worst <= hi), 0] < thr).mean()), 3)
-        for lo, hi in zip(edges[:-1], edges[1:]) if ((worst > lo) & (worst <= hi)).any()}
+        for lo, hi in zip(edges[:-1], edges[1:])
+        if ((worst > lo) & (worst <= hi)).any()
+    }
     # per-variant recall of the distorted clips (which sub-types are missed)
     dec_clean = probs[:, 0] >= thr
     var = {}
@@ -107,7 +110,9 @@ def evaluate_model_on_cache(model_path: str | Path, split_dir: str | Path, min_s
     if meta.get("kind_thresholds"):  # the product's per-kind rule (adv.inference.decision), one clip = one window
         kt = Decision.from_meta(meta).array
         rule = compute_metrics(labels, probs, sev_true, sev, kind_thresholds=kt)
-        rule["clean_false_alarm_rate"] = float(decide(probs, kind_thresholds=kt)[labels[:, 0] == 1, 1:].any(axis=1).mean())
+        rule["clean_false_alarm_rate"] = float(
+            decide(probs, kind_thresholds=kt)[labels[:, 0] == 1, 1:].any(axis=1).mean()
+        )
         rule["kind_thresholds"] = Decision.from_meta(meta).as_dict()
         m["per_kind_rule"] = rule
     return m
@@ -130,25 +135,41 @@ def save_confusion_png(cm, path: Path, title: str) -> None:
     ax.set_title(title)
     for i in range(len(CLASSES)):
         for j in range(len(CLASSES)):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def format_metrics(m: dict) -> str:
-    lines = [f"split {m.get('split', '?')}: {m['n']} clips",
-             f"binary F1 {m['binary_f1']:.4f}  precision {m['binary_precision']:.4f}  recall {m['binary_recall']:.4f}",
-             f"macro-F1 {m['macro_f1']:.4f}   clean false-alarm rate {m.get('clean_false_alarm_rate', float('nan')):.3f}",
-             "per-class F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["per_class_f1"].items()),
-             "severity MAE (pp): " + "  ".join(f"{k} {v:.1f}" for k, v in m["severity_mae_pp"].items()),
-             "confusion (single-label clips):", format_confusion(m["confusion"])]
+    lines = [
+        f"split {m.get('split', '?')}: {m['n']} clips",
+        f"binary F1 {m['binary_f1']:.4f}  precision {m['binary_precision']:.4f}  recall {m['binary_recall']:.4f}",
+        f"macro-F1 {m['macro_f1']:.4f}   clean false-alarm rate {m.get('clean_false_alarm_rate', float('nan')):.3f}",
+        "per-class F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["per_class_f1"].items()),
+        "severity MAE (pp): " + "  ".join(f"{k} {v:.1f}" for k, v in m["severity_mae_pp"].items()),
+        "confusion (single-label clips):",
+        format_confusion(m["confusion"]),
+    ]
     for kind, d in m.get("detection_by_measured_effect", {}).items():
-        lines.append(f"{kind} flagged by {d['measure']}: "
-                     + "  ".join(f"{r['range']} {r['flagged']:.0%} (n={r['n']})" for r in d["rows"]))
+        lines.append(
+            f"{kind} flagged by {d['measure']}: "
+            + "  ".join(f"{r['range']} {r['flagged']:.0%} (n={r['n']})" for r in d["rows"])
+        )
     if "per_kind_rule" in m:
-        lines += ["", f"with the per-kind thresholds {m['per_kind_rule']['kind_thresholds']}:",
-                  format_metrics({**m["per_kind_rule"], "split": m.get("split", "?")})]
+        lines += [
+            "",
+            f"with the per-kind thresholds {m['per_kind_rule']['kind_thresholds']}:",
+            format_metrics({**m["per_kind_rule"], "split": m.get("split", "?")}),
+        ]
     return "\n".join(lines)
 
 
@@ -161,7 +182,11 @@ def write_report(report: dict, out: Path) -> None:
         text += "\n\n" + format_metrics(report["test_above_floor"])
     if "cross_validation" in report:
         cv = report["cross_validation"]
-        text += (f"\n{len(cv['folds'])}-fold CV (train+val, grouped by track): macro-F1 {cv['macro_f1_mean']:.4f} "
-                 f"± {cv['macro_f1_std']:.4f}, binary F1 {cv['binary_f1_mean']:.4f} ± {cv['binary_f1_std']:.4f}")
+        text += (
+            f"\n{len(cv['folds'])}-fold CV (train+val, grouped by track): macro-F1 {cv['macro_f1_mean']:.4f} "
+            f"± {cv['macro_f1_std']:.4f}, binary F1 {cv['binary_f1_mean']:.4f} ± {cv['binary_f1_std']:.4f}"
+        )
     (out / f"metrics_{m.get('split', 'test')}.txt").write_text(text + "\n")
-    save_confusion_png(m["confusion"], out / f"confusion_{m.get('split', 'test')}.png", f"confusion ({m.get('split', 'test')})")
+    save_confusion_png(
+        m["confusion"], out / f"confusion_{m.get('split', 'test')}.png", f"confusion ({m.get('split', 'test')})"
+    )

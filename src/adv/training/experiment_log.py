@@ -22,8 +22,14 @@ class ExperimentLog:
                 os.environ.setdefault("WANDB_SILENT", "true")
                 import wandb
 
-                self._run = wandb.init(project="audio-distortion-validator", name=name, config=config,
-                                       dir=str(run_dir), mode="offline", reinit="finish_previous")
+                self._run = wandb.init(
+                    project="audio-distortion-validator",
+                    name=name,
+                    config=config,
+                    dir=str(run_dir),
+                    mode="offline",
+                    reinit="finish_previous",
+                )
             except Exception as exc:  # noqa: BLE001 - logging must never stop training
                 print(f"wandb unavailable ({type(exc).__name__}: {exc}); logging to {self.path} only")
 

@@ -8,8 +8,12 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 from adv import CLASSES, DISTORTION_KINDS
 
 
-def decide(probs: np.ndarray, threshold: float = 0.5, kind_threshold: float | None = None,
-           kind_thresholds: np.ndarray | None = None) -> np.ndarray:
+def decide(
+    probs: np.ndarray,
+    threshold: float = 0.5,
+    kind_threshold: float | None = None,
+    kind_thresholds: np.ndarray | None = None,
+) -> np.ndarray:
     """Multi-hot decisions [N, 6] from probabilities; clean and the kinds are made consistent.
 
     With ``kind_thresholds`` [5] (the product's rule, adv.inference.decision) a clip has every kind
@@ -38,8 +42,9 @@ def primary_class(probs: np.ndarray, threshold: float = 0.5, kind_thresholds: np
     return np.where(probs[:, 0] >= threshold, 0, 1 + probs[:, 1:].argmax(axis=1))
 
 
-def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
-              kind_thresholds: np.ndarray | None = None) -> np.ndarray:
+def confusion(
+    labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5, kind_thresholds: np.ndarray | None = None
+) -> np.ndarray:
     """6x6 counts over single-label clips: rows true class, columns predicted primary class."""
     single = labels.sum(axis=1) == 1
     t = labels[single].argmax(axis=1)
@@ -49,9 +54,15 @@ def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
     return cm
 
 
-def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray, sev_pred: np.ndarray,
-                    threshold: float = 0.5, kind_threshold: float | None = None,
-                    kind_thresholds: np.ndarray | None = None) -> dict:
+def compute_metrics(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    sev_true: np.ndarray,
+    sev_pred: np.ndarray,
+    threshold: float = 0.5,
+    kind_threshold: float | None = None,
+    kind_thresholds: np.ndarray | None = None,
+) -> dict:
     dec = decide(probs, threshold, kind_threshold, kind_thresholds)
     y = labels.astype(bool)
     per_class = {c: float(f1_score(y[:, i], dec[:, i], zero_division=0)) for i, c in enumerate(CLASSES)}
@@ -74,27 +85,45 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray,
     }
 
 
-def rounded_summary(labels: np.ndarray, probs: np.ndarray, sev_true: np.ndarray, sev_pred: np.ndarray,
-                    threshold: float, kind_threshold: float | None = None) -> dict:
+def rounded_summary(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    sev_true: np.ndarray,
+    sev_pred: np.ndarray,
+    threshold: float,
+    kind_threshold: float | None = None,
+) -> dict:
     """`compute_metrics` at the given thresholds with the clean false-alarm rate, rounded for reports:
     n, binary and macro F1 (4 places), clean false alarms (4), per-class F1 (3), severity MAE pp (1)."""
     m = compute_metrics(labels, probs, sev_true, sev_pred, threshold, kind_threshold)
-    return {"n": m["n"], "binary_f1": round(m["binary_f1"], 4), "macro_f1": round(m["macro_f1"], 4),
-            "clean_false_alarm_rate": round(float((probs[labels[:, 0] == 1, 0] < threshold).mean()), 4),
-            "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
-            "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()}}
+    return {
+        "n": m["n"],
+        "binary_f1": round(m["binary_f1"], 4),
+        "macro_f1": round(m["macro_f1"], 4),
+        "clean_false_alarm_rate": round(float((probs[labels[:, 0] == 1, 0] < threshold).mean()), 4),
+        "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
+        "severity_mae_pp": {k: round(v, 1) for k, v in m["severity_mae_pp"].items()},
+    }
 
 
-def threshold_table(labels: np.ndarray, probs: np.ndarray, thresholds, kind_threshold: float | None = None) -> list[dict]:
+def threshold_table(
+    labels: np.ndarray, probs: np.ndarray, thresholds, kind_threshold: float | None = None
+) -> list[dict]:
     """Per decision threshold on the clean score (column 0): clean false-alarm rate, binary recall and F1, macro-F1."""
     clean = labels[:, 0] == 1
     no_sev = np.zeros((len(labels), len(DISTORTION_KINDS)))
     rows = []
     for t in thresholds:
         m = compute_metrics(labels, probs, no_sev, no_sev, t, kind_threshold)
-        rows.append({"threshold": float(t), "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
-                     "binary_f1": round(m["binary_f1"], 4), "binary_recall": round(m["binary_recall"], 4),
-                     "macro_f1": round(m["macro_f1"], 4)})
+        rows.append(
+            {
+                "threshold": float(t),
+                "clean_false_alarm_rate": round(float((probs[clean, 0] < t).mean()), 4),
+                "binary_f1": round(m["binary_f1"], 4),
+                "binary_recall": round(m["binary_recall"], 4),
+                "macro_f1": round(m["macro_f1"], 4),
+            }
+        )
     return rows
 
 

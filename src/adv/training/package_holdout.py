@@ -56,9 +56,17 @@ def _part_summary(summary: dict, rows: pd.DataFrame, packages: list[str], corpus
     recompute (clips per severity bin) are left out."""
     part = {k: v for k, v in summary.items() if k != "class_by_severity_bin"}
     tracks = int(rows["source_track"].nunique())
-    part.update({"clips": len(rows), "packages": packages, "split_from": str(corpus), "source_tracks": tracks,
-                 "clips_per_split": {"train": len(rows)}, "tracks_per_split": {"train": tracks},
-                 "clips_per_label": {str(k): int(v) for k, v in rows["labels"].astype(str).value_counts().items()}})
+    part.update(
+        {
+            "clips": len(rows),
+            "packages": packages,
+            "split_from": str(corpus),
+            "source_tracks": tracks,
+            "clips_per_split": {"train": len(rows)},
+            "tracks_per_split": {"train": tracks},
+            "clips_per_label": {str(k): int(v) for k, v in rows["labels"].astype(str).value_counts().items()},
+        }
+    )
     if "duration_s" in rows:
         part["hours"] = round(float(rows["duration_s"].sum()) / 3600, 2)
     if "mastering" in rows:
@@ -78,5 +86,11 @@ def metrics_on_packages(det, meta: dict, split_dir: Path) -> dict:
     pkg = package_of(split.index["source_track"])
     fa = {p: round(float((probs[clean & (pkg == p), 0] < thr).mean()), 3) for p in sorted(set(pkg[clean]))}
     auc = float(roc_auc_score(~clean, -probs[:, 0])) if 0 < clean.sum() < len(clean) else float("nan")
-    return {"features": str(split_dir), "clips": summary.pop("n"), "packages": len(set(pkg)), **summary,
-            "roc_auc": round(auc, 4), "clean_false_alarms_by_package": fa}
+    return {
+        "features": str(split_dir),
+        "clips": summary.pop("n"),
+        "packages": len(set(pkg)),
+        **summary,
+        "roc_auc": round(auc, 4),
+        "clean_false_alarms_by_package": fa,
+    }

@@ -23,7 +23,12 @@ from adv.training.experiment_log import ExperimentLog
 from adv.training.metrics import compute_metrics, threshold_table
 from adv.training.train_backbone import build_backbone_model, predict_logmel, train_backbone
 from adv.training.train_head import (
-    HeadData, cross_validate, expected_calibration_error, predict_head, train_calibrated_heads, train_head,
+    HeadData,
+    cross_validate,
+    expected_calibration_error,
+    predict_head,
+    train_calibrated_heads,
+    train_head,
 )
 from adv.training.train_trees import fit_severity_trees, fit_type_trees
 
@@ -41,8 +46,9 @@ def load_train_config(path: str | Path, **overrides) -> dict:
     return cfg
 
 
-def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split: str, backbone_md5: str = "",
-                   cache_name: str = "") -> HeadData:
+def embeddings_for(
+    model: BackboneWithHead, features: Path, run_dir: Path, split: str, backbone_md5: str = "", cache_name: str = ""
+) -> HeadData:
     """Backbone embeddings of a cached split, cached in the run folder (as ``embeddings_{cache_name or
     split}.npz``); a cache made by another backbone checkpoint (``backbone_md5``, e.g. after a resumed
     run found a better epoch) or from other clips (the feature cache's clip index and signal features,
@@ -63,8 +69,14 @@ def embeddings_for(model: BackboneWithHead, features: Path, run_dir: Path, split
     return HeadData(emb, cs.signal, cs.labels, cs.severity)
 
 
-def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tolerance: float = 0.0,
-                    mixes=(0.0,), max_false_alarm_rate: float = 1.0) -> tuple[float, float, list[dict]]:
+def choose_decision(
+    setting,
+    val_labels: np.ndarray,
+    val_probs: np.ndarray,
+    tolerance: float = 0.0,
+    mixes=(0.0,),
+    max_false_alarm_rate: float = 1.0,
+) -> tuple[float, float, list[dict]]:
     """The clean-score mix (:func:`clean_score`) and the decision threshold on that score.
 
     ``setting``: a threshold fixed as given (with the first of ``mixes``), or "val_macro_f1": every
@@ -84,17 +96,24 @@ def choose_decision(setting, val_labels: np.ndarray, val_probs: np.ndarray, tole
     table = []
     for m in mixes:
         scored = clean_score(torch.from_numpy(np.asarray(val_probs, dtype=np.float32)), m).numpy()
-        table += [{"clean_mix": m, **r} for r in threshold_table(val_labels, scored, np.round(np.arange(0.25, 0.601, 0.05), 2))]
-    feasible = [r for r in table if r["clean_false_alarm_rate"] <= max_false_alarm_rate] \
-        or [min(table, key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))]
+        table += [
+            {"clean_mix": m, **r}
+            for r in threshold_table(val_labels, scored, np.round(np.arange(0.25, 0.601, 0.05), 2))
+        ]
+    feasible = [r for r in table if r["clean_false_alarm_rate"] <= max_false_alarm_rate] or [
+        min(table, key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))
+    ]
     best = max(r["macro_f1"] for r in feasible)
-    pick = min((r for r in feasible if r["macro_f1"] >= best - tolerance),
-               key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]))
+    pick = min(
+        (r for r in feasible if r["macro_f1"] >= best - tolerance),
+        key=lambda r: (r["clean_false_alarm_rate"], -r["macro_f1"]),
+    )
     return pick["clean_mix"], pick["threshold"], table
 
 
-def choose_kind_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray, threshold: float
-                          ) -> tuple[float, list[dict]]:
+def choose_kind_threshold(
+    setting, val_labels: np.ndarray, val_probs: np.ndarray, threshold: float
+) -> tuple[float, list[dict]]:
     """The probability a damage kind needs to be listed in a damaged clip (the most likely kind always
     is): ``setting`` a number, "same" (the decision threshold), or "val_macro_f1": the value in
     0.3 .. 0.7 with the best validation macro-F1 (the lowest of equals). Whether a clip is damaged
@@ -104,11 +123,20 @@ def choose_kind_threshold(setting, val_labels: np.ndarray, val_probs: np.ndarray
     if setting != "val_macro_f1":
         t = float(setting)
         if not 0.0 < t < 1.0:
-            raise ValueError(f"[decision] kind_threshold must be between 0 and 1, 'same' or 'val_macro_f1', got {setting!r}")
+            raise ValueError(
+                f"[decision] kind_threshold must be between 0 and 1, 'same' or 'val_macro_f1', got {setting!r}"
+            )
         return t, []
     no_sev = np.zeros((len(val_labels), len(DISTORTION_KINDS)))
-    table = [{"kind_threshold": float(k), "val_macro_f1": round(compute_metrics(
-        val_labels, val_probs, no_sev, no_sev, threshold, float(k))["macro_f1"], 4)} for k in np.round(np.arange(0.3, 0.701, 0.05), 2)]
+    table = [
+        {
+            "kind_threshold": float(k),
+            "val_macro_f1": round(
+                compute_metrics(val_labels, val_probs, no_sev, no_sev, threshold, float(k))["macro_f1"], 4
+            ),
+        }
+        for k in np.round(np.arange(0.3, 0.701, 0.05), 2)
+    ]
     best = max(r["val_macro_f1"] for r in table)
     return next(r["kind_threshold"] for r in table if r["val_macro_f1"] == best), table
 
@@ -122,9 +150,11 @@ def _above_floor(d: HeadData, floor: float) -> np.ndarray:
 def ablation(train: HeadData, val: HeadData, test: HeadData, hcfg: dict, seed: int) -> list[dict]:
     """Test metrics of heads trained on feature subsets (embedding frozen)."""
     all_cols = np.arange(len(FEATURE_NAMES))
-    variants = [("embedding + all signal features", True, all_cols),
-                ("embedding only", True, all_cols[:0]),
-                ("signal features only", False, all_cols)]
+    variants = [
+        ("embedding + all signal features", True, all_cols),
+        ("embedding only", True, all_cols[:0]),
+        ("signal features only", False, all_cols),
+    ]
     for group, names in FEATURE_GROUPS.items():
         keep = np.array([i for i, n in enumerate(FEATURE_NAMES) if n not in set(names)])
         variants.append((f"embedding + signal without {group}", True, keep))
@@ -133,16 +163,28 @@ def ablation(train: HeadData, val: HeadData, test: HeadData, hcfg: dict, seed: i
         head = train_head(train.select(emb, cols), val.select(emb, cols), hcfg, seed)
         probs, sev = predict_head(head, test.select(emb, cols), calibrated=False)
         m = compute_metrics(test.labels, probs, test.severity, sev)
-        rows.append({"features": name, "macro_f1": round(m["macro_f1"], 4), "binary_f1": round(m["binary_f1"], 4),
-                     "severity_mae_pp": round(m["severity_mae_pp_mean"], 2),
-                     **{f"f1_{k}": round(v, 3) for k, v in m["per_class_f1"].items()}})
+        rows.append(
+            {
+                "features": name,
+                "macro_f1": round(m["macro_f1"], 4),
+                "binary_f1": round(m["binary_f1"], 4),
+                "severity_mae_pp": round(m["severity_mae_pp_mean"], 2),
+                **{f"f1_{k}": round(v, 3) for k, v in m["per_class_f1"].items()},
+            }
+        )
         print(json.dumps(rows[-1]))
     return rows
 
 
-def run_training(config: str | Path, corpus: str | None = None, features: str | None = None,
-                 run_dir: str | None = None, max_batches: int | None = None, skip_extras: bool = False,
-                 ship_to: str | None = None) -> dict:
+def run_training(
+    config: str | Path,
+    corpus: str | None = None,
+    features: str | None = None,
+    run_dir: str | None = None,
+    max_batches: int | None = None,
+    skip_extras: bool = False,
+    ship_to: str | None = None,
+) -> dict:
     t0 = time.time()
     cfg = load_train_config(config, corpus=corpus, features=features, run_dir=run_dir)
     torch.set_num_threads(cfg.get("threads", 2))
@@ -165,8 +207,9 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     digest = md5sum(best)
     data = {s: embeddings_for(model, feat_dir, out, s, digest) for s in ("train", "val", "test")}
     for i, x_train in enumerate(extra_dirs):
-        data["train"] = HeadData.concat([data["train"], embeddings_for(model, x_train.parent, out, "train", digest,
-                                                                       cache_name=f"extra{i}_train")])
+        data["train"] = HeadData.concat(
+            [data["train"], embeddings_for(model, x_train.parent, out, "train", digest, cache_name=f"extra{i}_train")]
+        )
     train_dirs = [feat_dir / "train", *extra_dirs]
     hcfg = cfg["head"]
     floor = hcfg.get("min_train_severity", 0.0)
@@ -178,9 +221,11 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     val_uncal, _ = predict_head(head, data["val"], calibrated=False)
     val_cal, _ = predict_head(head, data["val"], calibrated=True)
     heads = head.heads if isinstance(head, HeadEnsemble) else [head]
-    calib = {"temperature": [h.temperature.numpy().round(4).tolist() for h in heads],
-             "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
-             "val_ece_after": expected_calibration_error(data["val"].labels, val_cal)}
+    calib = {
+        "temperature": [h.temperature.numpy().round(4).tolist() for h in heads],
+        "val_ece_before": expected_calibration_error(data["val"].labels, val_uncal),
+        "val_ece_after": expected_calibration_error(data["val"].labels, val_cal),
+    }
     tcfg = cfg.get("types", {})
     type_trees = None
     if tcfg.get("trees", False):  # same clips as the heads; blended with their calibrated probabilities
@@ -192,11 +237,17 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
     dcfg = cfg["decision"]
     val_probs = val_blend if type_trees is not None else val_cal  # what the detector will output on validation
     clean_mix, threshold, threshold_choice = choose_decision(
-        dcfg["threshold"], data["val"].labels, val_probs,
-        dcfg.get("threshold_tolerance", 0.0), dcfg.get("clean_mix", 0.0), dcfg.get("max_false_alarm_rate", 1.0))
+        dcfg["threshold"],
+        data["val"].labels,
+        val_probs,
+        dcfg.get("threshold_tolerance", 0.0),
+        dcfg.get("clean_mix", 0.0),
+        dcfg.get("max_false_alarm_rate", 1.0),
+    )
     val_scored = clean_score(torch.from_numpy(val_probs), clean_mix).numpy()
-    kind_threshold, kind_choice = choose_kind_threshold(dcfg.get("kind_threshold", "same"), data["val"].labels,
-                                                        val_scored, threshold)
+    kind_threshold, kind_choice = choose_kind_threshold(
+        dcfg.get("kind_threshold", "same"), data["val"].labels, val_scored, threshold
+    )
     if clean_mix > 0:
         calib["val_ece_with_clean_score"] = expected_calibration_error(data["val"].labels, val_scored)
     scfg = cfg.get("severity", {"model": "head"})
@@ -207,10 +258,24 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
         raise ValueError(f"[severity] model must be 'trees' or 'head', not {scfg.get('model')!r}")
     bcfg = cfg["backbone"]
     bkw = {"width_mult": bcfg["width_mult"]} if bcfg["name"] == "MobileNetV1" else {}
-    meta = {"version": time.strftime("%Y.%m.%d"), "config": cfg, "signal_features": FEATURE_NAMES,
-            "frontend": {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64,
-                         "fmin": 50.0, "fmax": 14000.0},
-            "threshold": threshold, "kind_threshold": kind_threshold, "clean_mix": clean_mix, "calibration": calib, "clip_seconds": 10.0}
+    meta = {
+        "version": time.strftime("%Y.%m.%d"),
+        "config": cfg,
+        "signal_features": FEATURE_NAMES,
+        "frontend": {
+            "sample_rate": 32000,
+            "window_size": 1024,
+            "hop_size": 320,
+            "mel_bins": 64,
+            "fmin": 50.0,
+            "fmax": 14000.0,
+        },
+        "threshold": threshold,
+        "kind_threshold": kind_threshold,
+        "clean_mix": clean_mix,
+        "calibration": calib,
+        "clip_seconds": 10.0,
+    }
     model_path = save_detector(out / "detector.pt", bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     metrics = evaluate_model_on_cache(model_path, feat_dir / "test", manifest=corpus_dir / "manifest.csv")
     report = {"test": metrics, "calibration": calib}
@@ -235,8 +300,9 @@ def run_training(config: str | Path, corpus: str | None = None, features: str | 
         keep = _above_floor(trval, floor)
         report["cross_validation"] = cross_validate(trval.subset(keep), folds[keep], hcfg, cfg["seed"])
     report["train_seconds"] = round(time.time() - t0, 1)
-    meta["metrics"] = {k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp",
-                                                      "binary_precision")}
+    meta["metrics"] = {
+        k: report["test"][k] for k in ("binary_f1", "macro_f1", "per_class_f1", "severity_mae_pp", "binary_precision")
+    }
     save_detector(model_path, bcfg["name"], bkw, model.backbone, head, meta, severity, type_trees)
     write_report(report, out)
     log.log({"test/macro_f1": metrics["macro_f1"], "test/binary_f1": metrics["binary_f1"]})

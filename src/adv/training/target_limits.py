@@ -83,8 +83,9 @@ def severity_from_measured_effect(manifest: pd.DataFrame, folds: int = 5, seed: 
 EFFECT_SEVERITY_INPUT = {"eq": "log_spectral_distance_db", "phase": "mono_loss_db"}
 
 
-def _kind_clips(manifest: pd.DataFrame, clip_ids: pd.Series, signal: np.ndarray, kind: str,
-                key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kind_clips(
+    manifest: pd.DataFrame, clip_ids: pd.Series, signal: np.ndarray, kind: str, key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signal features, |measured effect|, setting severity) of the single-kind clips of `kind`
     that are both in the manifest and in the feature cache (`clip_ids` row-aligned with `signal`)."""
     all_params, rows = _single_kind_params(manifest, kind)
@@ -98,9 +99,12 @@ def _kind_clips(manifest: pd.DataFrame, clip_ids: pd.Series, signal: np.ndarray,
     return x[ok], effect[ok], setting[ok]
 
 
-def severity_as_measured_effect(train: tuple[pd.DataFrame, pd.Series, np.ndarray],
-                                test: tuple[pd.DataFrame, pd.Series, np.ndarray],
-                                inputs: dict[str, str] | None = None, seed: int = 0) -> dict:
+def severity_as_measured_effect(
+    train: tuple[pd.DataFrame, pd.Series, np.ndarray],
+    test: tuple[pd.DataFrame, pd.Series, np.ndarray],
+    inputs: dict[str, str] | None = None,
+    seed: int = 0,
+) -> dict:
     """Would a severity defined by the damage's measured effect be learnable where the setting is not?
 
     Per kind in `inputs` (default `EFFECT_SEVERITY_INPUT`): a label from the measured effect, its rank
@@ -116,11 +120,16 @@ def severity_as_measured_effect(train: tuple[pd.DataFrame, pd.Series, np.ndarray
             continue
         qs = np.linspace(0.0, 1.0, 201)
         e_q, s_q = np.quantile(etr, qs), np.quantile(str_, qs)
-        res = {"input": key, "n_train": int(len(str_)), "n_test": int(len(ste)),
-               "spearman_effect_setting": round(float(pd.Series(etr).corr(pd.Series(str_), method="spearman")), 3)}
+        res = {
+            "input": key,
+            "n_train": int(len(str_)),
+            "n_test": int(len(ste)),
+            "spearman_effect_setting": round(float(pd.Series(etr).corr(pd.Series(str_), method="spearman")), 3),
+        }
         for name, ytr, yte in (("setting", str_, ste), ("effect", np.interp(etr, e_q, s_q), np.interp(ete, e_q, s_q))):
-            reg = HistGradientBoostingRegressor(loss="absolute_error", max_iter=400, max_leaf_nodes=15,
-                                                random_state=seed).fit(xtr, ytr)
+            reg = HistGradientBoostingRegressor(
+                loss="absolute_error", max_iter=400, max_leaf_nodes=15, random_state=seed
+            ).fit(xtr, ytr)
             res[f"mae_pp_{name}_label"] = round(float(np.abs(np.clip(reg.predict(xte), 0, 1) - yte).mean() * 100), 1)
             res[f"mae_pp_{name}_label_constant"] = round(float(np.abs(np.median(ytr) - yte).mean() * 100), 1)
         out[kind] = res
@@ -132,9 +141,19 @@ def _clean_fa_threshold(clean_prob: np.ndarray, is_clean: np.ndarray, false_alar
     return float(np.quantile(clean_prob[is_clean], false_alarm_rate))
 
 
-def learning_curve(train: HeadData, train_groups: np.ndarray, val: HeadData, test: HeadData, tcfg: dict,
-                   fractions=(0.25, 0.5, 1.0), draws: int = 2, seed: int = 0, clean_weight: float = 3.0,
-                   false_alarm_rate: float = 0.15, kind_threshold: float = 0.5) -> list[dict]:
+def learning_curve(
+    train: HeadData,
+    train_groups: np.ndarray,
+    val: HeadData,
+    test: HeadData,
+    tcfg: dict,
+    fractions=(0.25, 0.5, 1.0),
+    draws: int = 2,
+    seed: int = 0,
+    clean_weight: float = 3.0,
+    false_alarm_rate: float = 0.15,
+    kind_threshold: float = 0.5,
+) -> list[dict]:
     """Type trees on the signal features from a share of the training source tracks (`draws`
     random draws per share below 1), each scored on `test` at the threshold that flags
     `false_alarm_rate` of the clean validation clips (the same rule for every share)."""
@@ -152,11 +171,19 @@ def learning_curve(train: HeadData, train_groups: np.ndarray, val: HeadData, tes
                 pt = trees(torch.from_numpy(test.signal.astype(np.float32))).numpy()
             thr = _clean_fa_threshold(pv[:, 0], val.labels[:, 0] == 1, false_alarm_rate)
             m = compute_metrics(test.labels, pt, no_sev, no_sev, thr, kind_threshold)
-            rows.append({"fraction": frac, "draw": d, "tracks": int(len(keep_tracks)), "clips": int(mask.sum()),
-                         "threshold": round(thr, 4), "binary_f1": round(m["binary_f1"], 4),
-                         "macro_f1": round(m["macro_f1"], 4),
-                         "clean_false_alarm_rate": round(float((pt[test.labels[:, 0] == 1, 0] < thr).mean()), 4),
-                         "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()}})
+            rows.append(
+                {
+                    "fraction": frac,
+                    "draw": d,
+                    "tracks": int(len(keep_tracks)),
+                    "clips": int(mask.sum()),
+                    "threshold": round(thr, 4),
+                    "binary_f1": round(m["binary_f1"], 4),
+                    "macro_f1": round(m["macro_f1"], 4),
+                    "clean_false_alarm_rate": round(float((pt[test.labels[:, 0] == 1, 0] < thr).mean()), 4),
+                    "per_class_f1": {k: round(v, 3) for k, v in m["per_class_f1"].items()},
+                }
+            )
     return rows
 
 
@@ -164,8 +191,13 @@ def summarise_curve(rows: list[dict]) -> dict:
     """Mean test scores per share of tracks, and the gain per doubling of the tracks (least squares
     on log2 of the track count)."""
     fr = sorted({r["fraction"] for r in rows})
-    mean = {f: {k: float(np.mean([r[k] for r in rows if r["fraction"] == f])) for k in ("binary_f1", "macro_f1", "tracks", "clips")}
-            for f in fr}
+    mean = {
+        f: {
+            k: float(np.mean([r[k] for r in rows if r["fraction"] == f]))
+            for k in ("binary_f1", "macro_f1", "tracks", "clips")
+        }
+        for f in fr
+    }
     out = {"by_fraction": {str(f): {k: round(v, 4) for k, v in m.items()} for f, m in mean.items()}}
     if len(fr) >= 2:
         lx = np.log2([r["tracks"] for r in rows])
@@ -194,7 +226,13 @@ def false_alarms_by_bin(flagged: np.ndarray, is_clean: np.ndarray, bins: np.ndar
         if not m.any():
             continue
         c, d = m & is_clean, m & ~is_clean
-        rows.append({"source": b, "clean_clips": int(c.sum()),
-                     "clean_flagged": round(float(flagged[c].mean()), 3) if c.any() else None,
-                     "damaged_clips": int(d.sum()), "damaged_flagged": round(float(flagged[d].mean()), 3) if d.any() else None})
+        rows.append(
+            {
+                "source": b,
+                "clean_clips": int(c.sum()),
+                "clean_flagged": round(float(flagged[c].mean()), 3) if c.any() else None,
+                "damaged_clips": int(d.sum()),
+                "damaged_flagged": round(float(flagged[d].mean()), 3) if d.any() else None,
+            }
+        )
     return rows

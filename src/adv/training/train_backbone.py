@@ -22,8 +22,9 @@ from adv.training.experiment_log import ExperimentLog
 from adv.training.metrics import compute_metrics
 
 
-def multitask_loss(out: dict, labels: torch.Tensor, sev: torch.Tensor, severity_weight: float,
-                   clean_weight: float = 1.0) -> torch.Tensor:
+def multitask_loss(
+    out: dict, labels: torch.Tensor, sev: torch.Tensor, severity_weight: float, clean_weight: float = 1.0
+) -> torch.Tensor:
     """BCE over the six types (clean clips weighted by clean_weight) + weighted severity MSE."""
     weight = None
     if clean_weight != 1.0:
@@ -42,7 +43,7 @@ def predict_logmel(model: BackboneWithHead, logmel: np.ndarray, batch: int = 32)
     model.eval()
     probs, sevs, embs = [], [], []
     for s in range(0, len(logmel), batch):
-        x = torch.from_numpy(np.array(logmel[s:s + batch], dtype=np.float32)).unsqueeze(1)
+        x = torch.from_numpy(np.array(logmel[s : s + batch], dtype=np.float32)).unsqueeze(1)
         out = model(x)
         probs.append(torch.sigmoid(out["type_logits"]).numpy())
         sevs.append(out["severity"].numpy())
@@ -61,8 +62,14 @@ def build_backbone_model(cfg: dict) -> BackboneWithHead:
     return model
 
 
-def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog | None = None,
-                   max_batches: int | None = None, extra_train: list[Path] | tuple = ()) -> Path:
+def train_backbone(
+    cfg: dict,
+    features: Path,
+    run_dir: Path,
+    log: ExperimentLog | None = None,
+    max_batches: int | None = None,
+    extra_train: list[Path] | tuple = (),
+) -> Path:
     """``extra_train``: more cached training folders (the extra clips) whose clips the backbone also
     learns from; validation is always ``features/val``."""
     bcfg = cfg["backbone"]
@@ -80,8 +87,9 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
     steps_per_epoch = int(np.ceil(n_train / bcfg["batch_size"]))
     if max_batches:
         steps_per_epoch = min(steps_per_epoch, max_batches)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=bcfg["lr"], total_steps=steps_per_epoch * bcfg["epochs"],
-                                                pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=bcfg["lr"], total_steps=steps_per_epoch * bcfg["epochs"], pct_start=0.15
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     last, best = run_dir / "backbone_last.pt", run_dir / "backbone_best.pt"
     state = {"epoch": 0, "best": -1.0, "bad_epochs": 0, "history": []}
@@ -103,14 +111,16 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"backbone epoch {state['epoch'] + 1}/{bcfg['epochs']}", unit="batch")
         for step in bar:
-            idx = np.sort(order[step * bcfg["batch_size"]:(step + 1) * bcfg["batch_size"]])
+            idx = np.sort(order[step * bcfg["batch_size"] : (step + 1) * bcfg["batch_size"]])
             if len(idx) == 0:
                 break
             starts = rng.integers(0, train_mel.shape[1] - crop + 1, size=len(idx))
-            x = np.stack([train_mel[i, s:s + crop] for i, s in zip(idx, starts)]).astype(np.float32)
+            x = np.stack([train_mel[i, s : s + crop] for i, s in zip(idx, starts)]).astype(np.float32)
             x += rng.uniform(-bcfg["gain_jitter_db"], bcfg["gain_jitter_db"], size=(len(idx), 1, 1)).astype(np.float32)
             out = model(torch.from_numpy(x).unsqueeze(1))
-            loss = multitask_loss(out, labels_t[idx], sev_t[idx], bcfg["severity_weight"], bcfg.get("clean_weight", 1.0))
+            loss = multitask_loss(
+                out, labels_t[idx], sev_t[idx], bcfg["severity_weight"], bcfg.get("clean_weight", 1.0)
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -120,10 +130,15 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
         pred = predict_logmel(model, val.logmel)
         m = compute_metrics(val.labels, pred["probs"], val.severity, pred["severity"])
         state["epoch"] += 1
-        entry = {"epoch": state["epoch"], "train_clips": n_train, "train_loss": float(np.mean(losses)),
-                 "val_macro_f1": m["macro_f1"],
-                 "val_binary_f1": m["binary_f1"], "val_sev_mae_pp": m["severity_mae_pp_mean"],
-                 "epoch_seconds": round(time.time() - t0, 1)}
+        entry = {
+            "epoch": state["epoch"],
+            "train_clips": n_train,
+            "train_loss": float(np.mean(losses)),
+            "val_macro_f1": m["macro_f1"],
+            "val_binary_f1": m["binary_f1"],
+            "val_sev_mae_pp": m["severity_mae_pp_mean"],
+            "epoch_seconds": round(time.time() - t0, 1),
+        }
         state["history"].append(entry)
         print(json.dumps(entry))
         if log:
@@ -133,7 +148,15 @@ def train_backbone(cfg: dict, features: Path, run_dir: Path, log: ExperimentLog 
             torch.save({"model": model.state_dict(), "config": cfg, "metrics": m}, best)
         else:
             state["bad_epochs"] += 1
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state, "config": cfg}, last)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "state": state,
+                "config": cfg,
+            },
+            last,
+        )
     (run_dir / "backbone_history.json").write_text(json.dumps(state["history"], indent=2))
     return best

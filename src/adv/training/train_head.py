@@ -30,26 +30,33 @@ class HeadData:
 
     @staticmethod
     def concat(parts: list["HeadData"]) -> "HeadData":
-        return HeadData(*(np.concatenate([getattr(d, f) for d in parts])
-                          for f in ("embedding", "signal", "labels", "severity")))
+        return HeadData(
+            *(np.concatenate([getattr(d, f) for d in parts]) for f in ("embedding", "signal", "labels", "severity"))
+        )
 
 
 def _tensors(d: HeadData):
-    return (torch.from_numpy(d.embedding.astype(np.float32)), torch.from_numpy(d.signal.astype(np.float32)),
-            torch.from_numpy(d.labels.astype(np.float32)), torch.from_numpy(d.severity.astype(np.float32)))
+    return (
+        torch.from_numpy(d.embedding.astype(np.float32)),
+        torch.from_numpy(d.signal.astype(np.float32)),
+        torch.from_numpy(d.labels.astype(np.float32)),
+        torch.from_numpy(d.severity.astype(np.float32)),
+    )
 
 
 @torch.inference_mode()
-def predict_head(head: DistortionHead | HeadEnsemble, d: HeadData, calibrated: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def predict_head(
+    head: DistortionHead | HeadEnsemble, d: HeadData, calibrated: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     head.eval()
     e, s, _, _ = _tensors(d)
     probs, sev = head.probabilities(e, s, calibrated)
     return probs.numpy(), sev.numpy()
 
 
-def train_calibrated_heads(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: bool = False
-                           ) -> DistortionHead | HeadEnsemble:
+def train_calibrated_heads(
+    train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: bool = False
+) -> DistortionHead | HeadEnsemble:
     """``hcfg["ensemble"]`` heads (default 1) from seeds seed, seed + 1, ..., each temperature-calibrated
     on ``val``; more than one are returned as a :class:`HeadEnsemble` (probabilities averaged)."""
     heads = []
@@ -64,8 +71,13 @@ def train_head(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: b
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_knots = hcfg.get("quantile_knots", 0) if hcfg.get("signal_norm", "standard") == "quantile" else 0
-    head = DistortionHead(train.embedding.shape[1], train.signal.shape[1], hcfg["hidden"], hcfg["dropout"],
-                          n_knots=n_knots if train.signal.shape[1] else 0)
+    head = DistortionHead(
+        train.embedding.shape[1],
+        train.signal.shape[1],
+        hcfg["hidden"],
+        hcfg["dropout"],
+        n_knots=n_knots if train.signal.shape[1] else 0,
+    )
     if train.signal.shape[1] and head.n_knots:
         head.fit_quantiles(train.signal)
     if train.signal.shape[1]:
@@ -79,9 +91,10 @@ def train_head(train: HeadData, val: HeadData, hcfg: dict, seed: int, verbose: b
         head.train()
         order = rng.permutation(len(y))
         for i in range(0, len(order), hcfg["batch_size"]):
-            idx = torch.from_numpy(order[i:i + hcfg["batch_size"]])
-            loss = multitask_loss(head(e[idx], s[idx]), y[idx], sev[idx], hcfg["severity_weight"],
-                                  hcfg.get("clean_weight", 1.0))
+            idx = torch.from_numpy(order[i : i + hcfg["batch_size"]])
+            loss = multitask_loss(
+                head(e[idx], s[idx]), y[idx], sev[idx], hcfg["severity_weight"], hcfg.get("clean_weight", 1.0)
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -145,8 +158,17 @@ def cross_validate(data: HeadData, folds: np.ndarray, hcfg: dict, seed: int) -> 
         head = train_head(tr, te, {**hcfg, "epochs": min(hcfg["epochs"], 30)}, seed + int(f))
         probs, sev = predict_head(head, te, calibrated=False)
         m = compute_metrics(te.labels, probs, te.severity, sev)
-        scores.append({"fold": int(f), "macro_f1": m["macro_f1"], "binary_f1": m["binary_f1"],
-                       "severity_mae_pp": m["severity_mae_pp_mean"]})
+        scores.append(
+            {
+                "fold": int(f),
+                "macro_f1": m["macro_f1"],
+                "binary_f1": m["binary_f1"],
+                "severity_mae_pp": m["severity_mae_pp_mean"],
+            }
+        )
     arr = {k: np.array([s[k] for s in scores]) for k in ("macro_f1", "binary_f1", "severity_mae_pp")}
-    return {"folds": scores, **{f"{k}_mean": float(v.mean()) for k, v in arr.items()},
-            **{f"{k}_std": float(v.std()) for k, v in arr.items()}}
+    return {
+        "folds": scores,
+        **{f"{k}_mean": float(v.mean()) for k, v in arr.items()},
+        **{f"{k}_std": float(v.std()) for k, v in arr.items()},
+    }

@@ -21,9 +21,14 @@ from adv.training.train_head import HeadData
 
 
 def _hgb_kwargs(cfg: dict, seed: int) -> dict:
-    return {"max_iter": int(cfg.get("max_iter", 400)), "learning_rate": float(cfg.get("learning_rate", 0.05)),
-            "max_leaf_nodes": int(cfg.get("max_leaf_nodes", 15)), "min_samples_leaf": int(cfg.get("min_samples_leaf", 20)),
-            "early_stopping": False, "random_state": seed}
+    return {
+        "max_iter": int(cfg.get("max_iter", 400)),
+        "learning_rate": float(cfg.get("learning_rate", 0.05)),
+        "max_leaf_nodes": int(cfg.get("max_leaf_nodes", 15)),
+        "min_samples_leaf": int(cfg.get("min_samples_leaf", 20)),
+        "early_stopping": False,
+        "random_state": seed,
+    }
 
 
 def fit_severity_trees(train: HeadData, scfg: dict, seed: int) -> SeverityTrees:

@@ -19,8 +19,13 @@ async def health(service: ServiceState = Depends(get_service)) -> dict:
     return {"status": "ok", "model_loaded": service.validator is not None, "version": __version__}
 
 
-@router.get("/model", response_model=ModelInfo, responses={k: ERROR_RESPONSES[k] for k in (401, 503)},
-            dependencies=[Security(require_api_key)], summary="The loaded model")
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    responses={k: ERROR_RESPONSES[k] for k in (401, 503)},
+    dependencies=[Security(require_api_key)],
+    summary="The loaded model",
+)
 async def model(service: ServiceState = Depends(get_service)) -> dict:
     v = await service.validator_or_503()
     info = dict(v.model_info())
