@@ -98,9 +98,9 @@ def test_extra_build_masters_its_clips_and_records_it(tmp_path):
     assert summary["mastered_clips"] == len(m) and summary["extra_train"]["table"] == "extra_mastered_test"
     clean = m[m.labels == "clean"]
     assert len(clean) > 0
-    for rel in clean.path[:3]:
-        audio, sr = sf.read(out / rel)
-        assert sr == SR and np.abs(audio).max() < 1.0
+    for row in clean.head(3).itertuples():
+        audio, sr = sf.read(out / row.path)
+        assert sr == row.sample_rate and np.abs(audio).max() < 1.0  # at the clip's drawn rate ([storage])
     with pytest.raises(ValueError, match="no_such_table"):
         build_corpus(tmp_path / "x", config=tmp_path / "data.toml", small=True, extra_train="no_such_table")
 
