@@ -110,15 +110,6 @@ def _rules(args: argparse.Namespace) -> list:
     return rules
 
 
-def _apply_rules(results: list[dict], rules: list) -> None:
-    from adv.specs import check_result
-
-    if rules:
-        for r in results:
-            if "error" not in r:
-                r["checks"] = check_result(r, rules)
-
-
 def _exit_code(results: list[dict], fail_on: str | None, min_severity: float) -> int:
     """EXIT_OK: all analysed and nothing to fail on; EXIT_CHECK_FAILED: --fail-on matched or a
     delivery rule failed; EXIT_INPUT_ERROR: some input could not be analysed (it wins)."""
@@ -155,6 +146,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from adv.inference.validator import AudioDistortionValidator
     from adv.report.console import is_terminal
     from adv.report.json_output import document, dumps_line
+    from adv.specs import apply_rules
 
     rules = _rules(args)
     v = AudioDistortionValidator(args.model, hop_s=args.hop, threshold=args.threshold)
@@ -170,7 +162,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         for r in pool.map(lambda f: v.analyze_batch([f], 1)[0], args.files):  # in input order, as they finish
             if not args.segments:
                 r.pop("segments", None)
-            _apply_rules([r], rules)
+            apply_rules(r, rules)
             results.append(r)
             bar.update()
             if args.jsonl:

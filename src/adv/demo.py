@@ -72,10 +72,9 @@ def _run(cmd: list[str]) -> bool:
     return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=120).returncode == 0
 
 
-def _lowpass(song: np.ndarray, sr: int, hz: float) -> np.ndarray:
-    from scipy.signal import butter, sosfilt
-
-    return sosfilt(butter(2, hz, "low", fs=sr, output="sos"), song, axis=-1).astype(np.float32)
+def _ffmpeg(src: Path, dst: Path, *args: str) -> bool:
+    """ffmpeg from ``src`` to ``dst`` with ``args`` between them; False when it is missing or fails."""
+    return _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"file:{src}", *args, f"file:{dst}"])
 
 
 def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
@@ -96,22 +95,7 @@ def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
     mp3 = out_dir / "mp3.mp3"
     if _run(["lame", "--quiet", "-b", "96", str(clean), str(mp3)]):
         copies.append(Copy(mp3, "mp3", "LAME MP3 at 96 kbit/s"))
-    elif _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            f"file:{clean}",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "96k",
-            f"file:{mp3}",
-        ]
-    ):
+    elif _ffmpeg(clean, mp3, "-c:a", "libmp3lame", "-b:a", "96k"):
         copies.append(Copy(mp3, "mp3", "ffmpeg libmp3lame MP3 at 96 kbit/s"))
     else:
         from adv.distortions import apply_distortion
@@ -126,25 +110,12 @@ def make_examples(out_dir: Path, seed: int = 0) -> list[Copy]:
     copies.append(Copy(out_dir / "noise.wav", "noise", "white hiss 30 dB below the music"))
 
     eq = out_dir / "eq.wav"
-    if _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            f"file:{clean}",
-            "-af",
-            "lowpass=f=1500",
-            "-c:a",
-            "pcm_s24le",
-            f"file:{eq}",
-        ]
-    ):
+    if _ffmpeg(clean, eq, "-af", "lowpass=f=1500", "-c:a", "pcm_s24le"):
         copies.append(Copy(eq, "eq", "ffmpeg lowpass at 1.5 kHz (a muffled master)"))
     else:
-        write_audio(eq, _lowpass(song, sr, 1500.0), sr, subtype="PCM_24")
+        from adv.measurements.synth import lowpass
+
+        write_audio(eq, lowpass(song, sr, 1500.0, order=2), sr, subtype="PCM_24")
         copies.append(Copy(eq, "eq", "a 1.5-kHz low-pass (scipy)"))
 
     write_audio(out_dir / "phase.wav", song * np.array([[1.0], [-1.0]], dtype=np.float32), sr, subtype="PCM_24")

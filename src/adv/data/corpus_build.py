@@ -201,7 +201,7 @@ def render_clip(
     24-bit FLAC at ``sample_rate``)."""
     from adv.distortions.combine import apply_combination
 
-    storage = storage or Storage((int(sample_rate),), (1.0,))
+    storage = storage or Storage.from_config(None, sample_rate)
     sample_rate, fmt = storage.draw(clip.seed)
     rng = np.random.default_rng(clip.seed)
     audio = read_segment(track["path"], clip.offset_s, clip_seconds, sample_rate)

@@ -26,8 +26,10 @@ from pathlib import Path
 
 from adv import RESULT_SCHEMA_VERSION
 from adv.errors import AudioError, FileMissingError, UnreadableError
+from adv.report.json_output import summary as cli_summary
 from adv.report.measurement_format import CSV_MEASUREMENTS
 from adv.report.output_dir import OutputDir
+from adv.specs import apply_rules
 from adv.report.results_store import STORE_NAME, ResultsStore, content_key, model_key
 
 AUDIO_EXTENSIONS = frozenset({"wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aiff", "aif", "wma", "webm"})
@@ -134,36 +136,22 @@ def write_csv(results: list[dict], path: Path) -> Path:
 
 
 def summarise_scan(results: list[dict]) -> dict:
+    """The CLI summary (adv.report.json_output.summary) with the flagged files per kind and the audio seconds."""
     ok = [r for r in results if "error" not in r]
-    flagged = [r for r in ok if r["has_distortion"]]
     by_type: dict[str, int] = {}
-    for r in flagged:
-        by_type[r["distortion_type"]] = by_type.get(r["distortion_type"], 0) + 1
-    out = {
-        "files": len(results),
-        "analysed": len(ok),
-        "errors": len(results) - len(ok),
-        "flagged": len(flagged),
+    for r in ok:
+        if r["has_distortion"]:
+            by_type[r["distortion_type"]] = by_type.get(r["distortion_type"], 0) + 1
+    return {
+        **cli_summary(results),
         "flagged_by_type": by_type,
         "audio_seconds": round(sum(r.get("duration", 0.0) for r in ok), 1),
     }
-    checked = [r for r in ok if "checks" in r]
-    if checked:
-        out["failed_spec"] = sum(not r["checks"]["passed"] for r in checked)
-    return out
 
 
 def path_order(result: dict) -> tuple[str, ...]:
     """Sort key of the outputs: the folder tree's order (a folder's error row before its files)."""
     return Path(str(result.get("path", ""))).parts
-
-
-def _apply_rules(result: dict, rules: list | None) -> dict:
-    from adv.specs import check_result
-
-    if rules and "error" not in result:
-        result["checks"] = check_result(result, rules)
-    return result
 
 
 def _quiet_content_key(path: Path) -> str | None:
@@ -188,7 +176,7 @@ class _Collector:
             self.reused += 1
         else:
             result = self.db.put(result["path"], ckey, self.key, result, self.scan_id)
-        r = _apply_rules(result, self.rules)
+        r = apply_rules(result, self.rules)
         self.stream.write(json.dumps(r, default=str) + "\n")
         self.stream.flush()
         self.done.append(r)
@@ -417,7 +405,7 @@ def report_from_store(
         root = _common_root(db.roots(key)) if key else None
         where = db.path
     rules = _stored_rules(scan)
-    results = sorted((_apply_rules(r, rules) for r in results), key=path_order)
+    results = sorted((apply_rules(r, rules) for r in results), key=path_order)
     out = OutputDir(where.parent if out_dir is None else out_dir)
     names = [FORMATS[f] for f in formats]
     out.prepare(names)

@@ -162,3 +162,10 @@ def check_result(result: dict, rules: list[Rule]) -> dict:
                 }
             )
     return {"passed": not failed, "failed": failed, "not_applicable": na}
+
+
+def apply_rules(result: dict, rules: list[Rule] | None) -> dict:
+    """``result`` with its ``checks`` entry set from ``rules`` (error entries and no rules: unchanged)."""
+    if rules and "error" not in result:
+        result["checks"] = check_result(result, rules)
+    return result
